@@ -1,0 +1,337 @@
+//! The key format: `<prefix>_<key id><secret><checksum>`.
+//!
+//! Widths are fixed (22 + 43 + 6 base62 digits), so the part after the
+//! first `_` parses without separators. The checksum is CRC32 of everything
+//! before it, so a typo or a truncated key is rejected before any look-up.
+
+use crate::base62;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+pub const KEY_ID_BYTES: usize = 16;
+pub const SECRET_BYTES: usize = 32;
+pub const KEY_ID_LEN: usize = 22;
+pub const SECRET_LEN: usize = 43;
+pub const CHECKSUM_LEN: usize = 6;
+pub const BODY_LEN: usize = KEY_ID_LEN + SECRET_LEN + CHECKSUM_LEN;
+pub const MAX_PREFIX_LEN: usize = 16;
+pub const DEFAULT_PREFIX: &str = "kw";
+
+/// The regular expression secret scanners can use (published in the README).
+pub const KEY_REGEX: &str = r"\b[a-z][a-z0-9]{0,15}_[0-9A-Za-z]{71}\b";
+
+/// Why a presented string is not a key. Every variant maps to `MALFORMED`;
+/// the detail helps a developer, never an attacker (it says nothing about
+/// whether a key exists).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MalformedReason {
+    Empty,
+    BadPrefix,
+    BadLength,
+    BadCharacter,
+    BadChecksum,
+}
+
+impl MalformedReason {
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Empty => "no key was presented",
+            Self::BadPrefix => "the key prefix must match [a-z][a-z0-9]{0,15} followed by '_'",
+            Self::BadLength => "the key has the wrong length (truncated or extended)",
+            Self::BadCharacter => "the key contains a character outside 0-9A-Za-z",
+            Self::BadChecksum => "the key checksum does not match (typo or corruption)",
+        }
+    }
+}
+
+/// True when `prefix` is a valid application key prefix.
+pub fn is_valid_prefix(prefix: &str) -> bool {
+    let bytes = prefix.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= MAX_PREFIX_LEN
+        && bytes[0].is_ascii_lowercase()
+        && bytes[1..]
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+/// True when `key_id` has the shape of a key id (22 base62 digits that fit
+/// in 16 bytes). Used to answer 404 for a malformed id without a look-up.
+pub fn is_valid_key_id(key_id: &str) -> bool {
+    key_id.len() == KEY_ID_LEN && base62::decode(key_id, KEY_ID_BYTES).is_some()
+}
+
+fn checksum_of(text: &str) -> String {
+    base62::encode(&crc32fast::hash(text.as_bytes()).to_be_bytes(), CHECKSUM_LEN)
+}
+
+/// Encodes 16 random bytes as a key id.
+pub fn encode_key_id(id_bytes: &[u8; KEY_ID_BYTES]) -> String {
+    base62::encode(id_bytes, KEY_ID_LEN)
+}
+
+/// Builds the full key string from a prefix and random bytes. The caller
+/// supplies the randomness (the OS CSPRNG in the service) so this stays pure.
+/// Returns the key id and the whole key string.
+///
+/// # Panics
+/// When `prefix` is not a valid prefix: callers validate it first.
+pub fn format_key(
+    prefix: &str,
+    id_bytes: &[u8; KEY_ID_BYTES],
+    secret_bytes: &[u8; SECRET_BYTES],
+) -> (String, String) {
+    assert!(is_valid_prefix(prefix), "invalid key prefix");
+    let key_id = encode_key_id(id_bytes);
+    let mut key = String::with_capacity(prefix.len() + 1 + BODY_LEN);
+    key.push_str(prefix);
+    key.push('_');
+    key.push_str(&key_id);
+    key.push_str(&base62::encode(secret_bytes, SECRET_LEN));
+    let checksum = checksum_of(&key);
+    key.push_str(&checksum);
+    (key_id, key)
+}
+
+/// A presented key that has the right shape and checksum. Borrowed from the
+/// presented string: parsing allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct ParsedKey<'a> {
+    /// The whole key (without any `Bearer ` scheme or surrounding space):
+    /// what is hashed.
+    pub full: &'a str,
+    pub prefix: &'a str,
+    pub key_id: &'a str,
+}
+
+// Deliberately no Debug: `full` holds the secret.
+
+/// Strips an optional `Bearer` scheme (case-insensitive, RFC 6750) and
+/// surrounding white space.
+pub fn strip_bearer(presented: &str) -> &str {
+    let trimmed = presented.trim();
+    match (trimmed.get(..6), trimmed.get(6..)) {
+        (Some(scheme), Some(rest))
+            if scheme.eq_ignore_ascii_case("bearer")
+                && (rest.is_empty() || rest.starts_with(char::is_whitespace)) =>
+        {
+            rest.trim_start()
+        }
+        _ => trimmed,
+    }
+}
+
+/// Parses a presented key (bare, or a `Bearer` Authorization value).
+pub fn parse(presented: &str) -> Result<ParsedKey<'_>, MalformedReason> {
+    let full = strip_bearer(presented);
+    if full.is_empty() {
+        return Err(MalformedReason::Empty);
+    }
+    let (prefix, body) = full.split_once('_').ok_or(MalformedReason::BadPrefix)?;
+    if !is_valid_prefix(prefix) {
+        return Err(MalformedReason::BadPrefix);
+    }
+    if !base62::is_base62(body) {
+        return Err(MalformedReason::BadCharacter);
+    }
+    if body.len() != BODY_LEN {
+        return Err(MalformedReason::BadLength);
+    }
+    let checked_len = full.len() - CHECKSUM_LEN;
+    if checksum_of(&full[..checked_len]).as_bytes() != full[checked_len..].as_bytes() {
+        return Err(MalformedReason::BadChecksum);
+    }
+    let key_id = &body[..KEY_ID_LEN];
+    // A key id that overflows 16 bytes cannot have been generated.
+    if base62::decode(key_id, KEY_ID_BYTES).is_none() {
+        return Err(MalformedReason::BadCharacter);
+    }
+    Ok(ParsedKey {
+        full,
+        prefix,
+        key_id,
+    })
+}
+
+/// SHA-256 of the whole key string: what is stored, never the key.
+pub fn hash_key(full_key: &str) -> [u8; 32] {
+    Sha256::digest(full_key.as_bytes()).into()
+}
+
+/// Lower-case hex of a hash, the stored form.
+pub fn to_hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(HEX[(b >> 4) as usize] as char);
+        out.push(HEX[(b & 0xf) as usize] as char);
+    }
+    out
+}
+
+/// Parses 64 hex digits into a hash.
+pub fn from_hex(text: &str) -> Option<[u8; 32]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        out[i] = (nibble(pair[0])? << 4) | nibble(pair[1])?;
+    }
+    Some(out)
+}
+
+/// Constant-time comparison of the presented key's hash with a stored one,
+/// so response time says nothing about how many bytes matched.
+pub fn hash_matches(full_key: &str, stored: &[u8; 32]) -> bool {
+    hash_key(full_key).ct_eq(stored).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> (String, String) {
+        let id: [u8; 16] = core::array::from_fn(|i| (i as u8).wrapping_mul(29).wrapping_add(3));
+        let secret: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(71).wrapping_add(5));
+        format_key("kw", &id, &secret)
+    }
+
+    #[test]
+    fn format_has_fixed_widths_and_matches_the_published_regex_shape() {
+        let (key_id, key) = sample();
+        assert_eq!(key_id.len(), KEY_ID_LEN);
+        assert_eq!(key.len(), 2 + 1 + 22 + 43 + 6);
+        assert!(key.starts_with("kw_"));
+        assert_eq!(&key[3..25], key_id);
+        assert!(key[3..].bytes().all(|c| c.is_ascii_alphanumeric()));
+    }
+
+    #[test]
+    fn all_zero_bytes_are_left_padded() {
+        let (key_id, key) = format_key("a", &[0; 16], &[0; 32]);
+        assert_eq!(key_id, "0".repeat(22));
+        assert!(key.starts_with(&format!("a_{}", "0".repeat(65))));
+        assert!(parse(&key).is_ok());
+    }
+
+    #[test]
+    fn parses_bare_and_bearer_forms() {
+        let (key_id, key) = sample();
+        for presented in [
+            key.clone(),
+            format!("Bearer {key}"),
+            format!("bearer   {key}"),
+            format!("  BEARER {key}\n"),
+        ] {
+            let parsed = parse(&presented).expect("valid key");
+            assert_eq!(parsed.key_id, key_id);
+            assert_eq!(parsed.prefix, "kw");
+            assert_eq!(parsed.full, key);
+        }
+    }
+
+    #[test]
+    fn every_single_character_typo_is_detected() {
+        let (_, key) = sample();
+        let body_start = 3;
+        for pos in body_start..key.len() {
+            for replacement in [b'0', b'a', b'Z', b'9'] {
+                let mut bytes = key.clone().into_bytes();
+                if bytes[pos] == replacement {
+                    continue;
+                }
+                bytes[pos] = replacement;
+                let typo = String::from_utf8(bytes).unwrap();
+                assert!(parse(&typo).is_err(), "typo at {pos} not caught");
+            }
+        }
+    }
+
+    #[test]
+    fn adjacent_transpositions_are_detected() {
+        let (_, key) = sample();
+        for pos in 3..key.len() - 1 {
+            let mut bytes = key.clone().into_bytes();
+            if bytes[pos] == bytes[pos + 1] {
+                continue;
+            }
+            bytes.swap(pos, pos + 1);
+            assert!(parse(&String::from_utf8(bytes).unwrap()).is_err(), "swap at {pos}");
+        }
+    }
+
+    #[test]
+    fn truncation_and_extension_are_rejected_as_bad_length() {
+        let (_, key) = sample();
+        for cut in 1..=10 {
+            assert_eq!(
+                parse(&key[..key.len() - cut]).err(),
+                Some(MalformedReason::BadLength)
+            );
+        }
+        assert_eq!(
+            parse(&format!("{key}0")).err(),
+            Some(MalformedReason::BadLength)
+        );
+    }
+
+    #[test]
+    fn bad_shapes_have_reasons() {
+        assert_eq!(parse("").err(), Some(MalformedReason::Empty));
+        assert_eq!(parse("Bearer ").err(), Some(MalformedReason::Empty));
+        assert_eq!(parse("nounderscore").err(), Some(MalformedReason::BadPrefix));
+        assert_eq!(parse("Kw_abc").err(), Some(MalformedReason::BadPrefix));
+        assert_eq!(parse("1w_abc").err(), Some(MalformedReason::BadPrefix));
+        assert_eq!(
+            parse(&format!("{}_x", "a".repeat(17))).err(),
+            Some(MalformedReason::BadPrefix)
+        );
+        assert_eq!(parse("kw_abc-def").err(), Some(MalformedReason::BadCharacter));
+        assert_eq!(parse("kw_é").err(), Some(MalformedReason::BadCharacter));
+        let (_, key) = sample();
+        let mut bytes = key.into_bytes();
+        let last = bytes.len() - 1;
+        bytes[last] = if bytes[last] == b'0' { b'1' } else { b'0' };
+        assert_eq!(
+            parse(&String::from_utf8(bytes).unwrap()).err(),
+            Some(MalformedReason::BadChecksum)
+        );
+    }
+
+    #[test]
+    fn prefixes() {
+        assert!(is_valid_prefix("kw"));
+        assert!(is_valid_prefix("a"));
+        assert!(is_valid_prefix("acme2024sandbox0"));
+        assert!(!is_valid_prefix(""));
+        assert!(!is_valid_prefix("acme2024sandbox01"));
+        assert!(!is_valid_prefix("Acme"));
+        assert!(!is_valid_prefix("9a"));
+        assert!(!is_valid_prefix("a_b"));
+    }
+
+    #[test]
+    fn hash_is_sha256_of_the_whole_key_and_compares_in_constant_time() {
+        let (_, key) = sample();
+        let stored = hash_key(&key);
+        // SHA-256 of "abc", the FIPS 180-2 test vector.
+        assert_eq!(
+            to_hex(&hash_key("abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(from_hex(&to_hex(&stored)), Some(stored));
+        assert!(hash_matches(&key, &stored));
+        let mut other = stored;
+        other[31] ^= 1;
+        assert!(!hash_matches(&key, &other));
+        assert_eq!(from_hex("zz"), None);
+    }
+}

@@ -1,0 +1,357 @@
+//! The verification verdict: what `POST /verify`, the authorizer and the
+//! WebAssembly package all answer, computed from a presented key, the key's
+//! record, the required scopes and the current time (an argument: the core
+//! has no clock).
+
+use crate::key::{self, MalformedReason};
+use crate::scope;
+use serde::{Deserialize, Serialize};
+
+/// Verdict codes, stable and shared by every verifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VerdictCode {
+    Valid,
+    Malformed,
+    NotFound,
+    Disabled,
+    Revoked,
+    Expired,
+    ApplicationRevoked,
+    OwnerDeleted,
+    InsufficientScope,
+}
+
+impl VerdictCode {
+    pub const ALL: [VerdictCode; 9] = [
+        Self::Valid,
+        Self::Malformed,
+        Self::NotFound,
+        Self::Disabled,
+        Self::Revoked,
+        Self::Expired,
+        Self::ApplicationRevoked,
+        Self::OwnerDeleted,
+        Self::InsufficientScope,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Valid => "VALID",
+            Self::Malformed => "MALFORMED",
+            Self::NotFound => "NOT_FOUND",
+            Self::Disabled => "DISABLED",
+            Self::Revoked => "REVOKED",
+            Self::Expired => "EXPIRED",
+            Self::ApplicationRevoked => "APPLICATION_REVOKED",
+            Self::OwnerDeleted => "OWNER_DELETED",
+            Self::InsufficientScope => "INSUFFICIENT_SCOPE",
+        }
+    }
+}
+
+/// A key's stored status. `expired` is never stored: it is derived from
+/// `expires_at` on every read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoredKeyStatus {
+    Active,
+    Disabled,
+    Revoked,
+}
+
+/// A key's status as seen at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    Active,
+    Disabled,
+    Revoked,
+    Expired,
+}
+
+impl KeyStatus {
+    /// The one rule for a key's status at `now`: revoked (now, or at the end
+    /// of a regenerate grace period) wins, then expiry, then what is stored.
+    pub fn at(stored: StoredKeyStatus, expires_at: i64, revoke_at: Option<i64>, now: i64) -> Self {
+        match stored {
+            StoredKeyStatus::Revoked => Self::Revoked,
+            _ if revoke_at.is_some_and(|t| t <= now) => Self::Revoked,
+            _ if expires_at <= now => Self::Expired,
+            StoredKeyStatus::Active => Self::Active,
+            StoredKeyStatus::Disabled => Self::Disabled,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicationStatus {
+    Active,
+    Revoked,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnerStatus {
+    Active,
+    Deleted,
+}
+
+/// Everything a verifier needs about one key, in one item: what
+/// `GET /keys/{id}/record` returns and the WebAssembly validator checks.
+/// It holds the key's hash, never the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRecord {
+    pub key_id: String,
+    pub application_id: String,
+    pub account: String,
+    /// Lower-case hex SHA-256 of the whole key string.
+    pub hash: String,
+    pub status: StoredKeyStatus,
+    /// Epoch seconds; the key is expired from this second on.
+    pub expires_at: i64,
+    /// Epoch seconds at which a regenerated key's grace period ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoke_at: Option<i64>,
+    pub scopes: Vec<String>,
+    pub application_status: ApplicationStatus,
+    pub owner_status: OwnerStatus,
+}
+
+/// The answer to a verification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub valid: bool,
+    pub code: VerdictCode,
+    /// Set when the key's checksum held: the id is public.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// The rest is set only when the presented key matched its record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+impl Verdict {
+    fn bare(code: VerdictCode, key_id: Option<&str>) -> Self {
+        Verdict {
+            valid: false,
+            code,
+            key_id: key_id.map(str::to_owned),
+            application_id: None,
+            account: None,
+            scopes: None,
+            expires_at: None,
+        }
+    }
+
+    pub fn malformed() -> Self {
+        Self::bare(VerdictCode::Malformed, None)
+    }
+
+    /// The answer for a key id with no record. Identical to the answer for a
+    /// wrong secret, so a verifier cannot tell the two apart.
+    pub fn not_found(key_id: &str) -> Self {
+        Self::bare(VerdictCode::NotFound, Some(key_id))
+    }
+}
+
+/// A fixed hash compared against when there is no record, so an unknown key
+/// id costs the same hash-and-compare as a wrong secret.
+const DECOY_HASH: [u8; 32] = [0x5a; 32];
+
+/// Hashes the presented key and compares it with the decoy, taking the same
+/// time as a real comparison. Returns the not-found verdict.
+pub fn not_found_after_equal_work(parsed: &key::ParsedKey<'_>) -> Verdict {
+    // black_box keeps the optimiser from eliding the unused comparison.
+    core::hint::black_box(key::hash_matches(parsed.full, &DECOY_HASH));
+    Verdict::not_found(parsed.key_id)
+}
+
+/// The verdict for a parsed key against its record (or `None` when no
+/// record exists), the scopes the caller requires, at time `now` (epoch
+/// seconds).
+pub fn verdict_for(
+    parsed: &key::ParsedKey<'_>,
+    record: Option<&KeyRecord>,
+    required_scopes: &[&str],
+    now: i64,
+) -> Verdict {
+    let Some(record) = record else {
+        return not_found_after_equal_work(parsed);
+    };
+    // A record for another id, or an unreadable stored hash, cannot match:
+    // answer exactly as for an unknown key.
+    let stored = key::from_hex(&record.hash).unwrap_or(DECOY_HASH);
+    let matched = key::hash_matches(parsed.full, &stored);
+    if !matched || record.key_id != parsed.key_id {
+        return Verdict::not_found(parsed.key_id);
+    }
+    let code = if record.application_status == ApplicationStatus::Revoked {
+        VerdictCode::ApplicationRevoked
+    } else if record.owner_status == OwnerStatus::Deleted {
+        VerdictCode::OwnerDeleted
+    } else {
+        match KeyStatus::at(record.status, record.expires_at, record.revoke_at, now) {
+            KeyStatus::Revoked => VerdictCode::Revoked,
+            KeyStatus::Expired => VerdictCode::Expired,
+            KeyStatus::Disabled => VerdictCode::Disabled,
+            KeyStatus::Active => {
+                let granted = || record.scopes.iter().map(String::as_str);
+                if required_scopes
+                    .iter()
+                    .all(|required| scope::granted_by(granted(), required))
+                {
+                    VerdictCode::Valid
+                } else {
+                    VerdictCode::InsufficientScope
+                }
+            }
+        }
+    };
+    Verdict {
+        valid: code == VerdictCode::Valid,
+        code,
+        key_id: Some(record.key_id.clone()),
+        application_id: Some(record.application_id.clone()),
+        account: Some(record.account.clone()),
+        scopes: Some(record.scopes.clone()),
+        expires_at: Some(record.expires_at),
+    }
+}
+
+/// The whole verification in one call: parse (shape and checksum), then
+/// [`verdict_for`].
+pub fn validate(
+    presented: &str,
+    record: Option<&KeyRecord>,
+    required_scopes: &[&str],
+    now: i64,
+) -> Verdict {
+    match key::parse(presented) {
+        Ok(parsed) => verdict_for(&parsed, record, required_scopes, now),
+        Err(_) => Verdict::malformed(),
+    }
+}
+
+/// Why a presented key is malformed, for messages (never part of a verdict).
+pub fn malformed_reason(presented: &str) -> Option<MalformedReason> {
+    key::parse(presented).err()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn key_and_record() -> (String, KeyRecord) {
+        let (key_id, key) = key::format_key("acme", &[7; 16], &[9; 32]);
+        let record = KeyRecord {
+            key_id,
+            application_id: "app_1".into(),
+            account: "acct_1".into(),
+            hash: key::to_hex(&key::hash_key(&key)),
+            status: StoredKeyStatus::Active,
+            expires_at: NOW + 3600,
+            revoke_at: None,
+            scopes: vec!["sims:*".into(), "billing:read".into()],
+            application_status: ApplicationStatus::Active,
+            owner_status: OwnerStatus::Active,
+        };
+        (key, record)
+    }
+
+    #[test]
+    fn every_verdict_code_is_reachable() {
+        let (key, record) = key_and_record();
+        let mut seen = HashSet::new();
+        let mut check = |presented: &str, record: Option<&KeyRecord>, scopes: &[&str], now, want| {
+            let verdict = validate(presented, record, scopes, now);
+            assert_eq!(verdict.code, want, "presented {presented:?}");
+            assert_eq!(verdict.valid, want == VerdictCode::Valid);
+            seen.insert(want);
+        };
+        check(&key, Some(&record), &[], NOW, VerdictCode::Valid);
+        check(&format!("Bearer {key}"), Some(&record), &["sims:read"], NOW, VerdictCode::Valid);
+        check(&key[..key.len() - 1], Some(&record), &[], NOW, VerdictCode::Malformed);
+        check(&key, None, &[], NOW, VerdictCode::NotFound);
+        let disabled = KeyRecord { status: StoredKeyStatus::Disabled, ..record.clone() };
+        check(&key, Some(&disabled), &[], NOW, VerdictCode::Disabled);
+        let revoked = KeyRecord { status: StoredKeyStatus::Revoked, ..record.clone() };
+        check(&key, Some(&revoked), &[], NOW, VerdictCode::Revoked);
+        check(&key, Some(&record), &[], NOW + 3600, VerdictCode::Expired);
+        check(&key, Some(&record), &[], NOW + 3599, VerdictCode::Valid);
+        let app_revoked = KeyRecord { application_status: ApplicationStatus::Revoked, ..record.clone() };
+        check(&key, Some(&app_revoked), &[], NOW, VerdictCode::ApplicationRevoked);
+        let owner_deleted = KeyRecord { owner_status: OwnerStatus::Deleted, ..record.clone() };
+        check(&key, Some(&owner_deleted), &[], NOW, VerdictCode::OwnerDeleted);
+        check(&key, Some(&record), &["billing:write"], NOW, VerdictCode::InsufficientScope);
+        check(&key, Some(&record), &["sims:read", "billing:write"], NOW, VerdictCode::InsufficientScope);
+        let graced = KeyRecord { revoke_at: Some(NOW + 10), ..record.clone() };
+        check(&key, Some(&graced), &[], NOW + 9, VerdictCode::Valid);
+        check(&key, Some(&graced), &[], NOW + 10, VerdictCode::Revoked);
+        assert_eq!(seen.len(), VerdictCode::ALL.len(), "codes seen: {seen:?}");
+    }
+
+    #[test]
+    fn wrong_secret_answers_exactly_like_an_unknown_key() {
+        let (key, record) = key_and_record();
+        let (_, other_secret) = key::format_key("acme", &[7; 16], &[8; 32]);
+        let wrong = validate(&other_secret, Some(&record), &[], NOW);
+        let unknown = validate(&other_secret, None, &[], NOW);
+        assert_eq!(wrong, unknown);
+        assert_eq!(wrong.code, VerdictCode::NotFound);
+        // Even a revoked record says nothing to a wrong secret.
+        let revoked = KeyRecord { status: StoredKeyStatus::Revoked, ..record.clone() };
+        assert_eq!(validate(&other_secret, Some(&revoked), &[], NOW), unknown);
+        assert_eq!(validate(&key, Some(&record), &[], NOW).code, VerdictCode::Valid);
+    }
+
+    #[test]
+    fn a_record_for_another_key_id_never_matches() {
+        let (key, mut record) = key_and_record();
+        record.key_id = "0".repeat(22);
+        assert_eq!(validate(&key, Some(&record), &[], NOW).code, VerdictCode::NotFound);
+    }
+
+    #[test]
+    fn status_precedence() {
+        // Application revocation outranks everything about the key itself.
+        let (key, record) = key_and_record();
+        let both = KeyRecord {
+            status: StoredKeyStatus::Revoked,
+            application_status: ApplicationStatus::Revoked,
+            owner_status: OwnerStatus::Deleted,
+            ..record.clone()
+        };
+        assert_eq!(validate(&key, Some(&both), &[], NOW).code, VerdictCode::ApplicationRevoked);
+        let disabled_and_expired = KeyRecord { status: StoredKeyStatus::Disabled, ..record };
+        assert_eq!(
+            validate(&key, Some(&disabled_and_expired), &[], NOW + 7200).code,
+            VerdictCode::Expired
+        );
+    }
+
+    #[test]
+    fn verdict_json_shape() {
+        let (key, record) = key_and_record();
+        let json = serde_json::to_value(validate(&key, Some(&record), &[], NOW)).unwrap();
+        assert_eq!(json["code"], "VALID");
+        assert_eq!(json["valid"], true);
+        assert_eq!(json["expires_at"], NOW + 3600);
+        let json = serde_json::to_value(validate("x", None, &[], NOW)).unwrap();
+        assert_eq!(json, serde_json::json!({"valid": false, "code": "MALFORMED"}));
+        for code in VerdictCode::ALL {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+    }
+}
