@@ -1,0 +1,87 @@
+//! Service configuration, from flags or `KEYWARD_*` variables.
+
+use clap::Args;
+
+/// Limits and policies of the service. Every field has a flag and a
+/// `KEYWARD_*` variable; the Lambda functions read the variables only.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Active applications allowed per account.
+    #[arg(long, env = "KEYWARD_MAX_ACTIVE_APPLICATIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_active_applications: u32,
+    /// Active or disabled, unexpired keys allowed per application.
+    #[arg(long, env = "KEYWARD_MAX_ACTIVE_KEYS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_active_keys: u32,
+    /// Validity of a key created without `expires_at`.
+    #[arg(long, env = "KEYWARD_DEFAULT_VALIDITY_DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub default_validity_days: u32,
+    /// Longest validity a key may be given.
+    #[arg(long, env = "KEYWARD_MAX_VALIDITY_DAYS", default_value_t = 730, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub max_validity_days: u32,
+    /// How long expired and revoked keys stay visible before the purge.
+    #[arg(long, env = "KEYWARD_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=3650))]
+    pub retention_days: u32,
+    /// Enabling a disabled key needs `mfa` in the caller's `amr` claim.
+    #[arg(long, env = "KEYWARD_REQUIRE_MFA_TO_ENABLE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub require_mfa_to_enable: bool,
+    /// The JWT claim that names the caller's account.
+    #[arg(long, env = "KEYWARD_ACCOUNT_CLAIM", default_value = "account")]
+    pub account_claim: String,
+    /// Keys expiring within this many days get a daily notice.
+    #[arg(long, env = "KEYWARD_NOTICE_WINDOW_DAYS", default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub notice_window_days: u32,
+}
+
+pub const DAY: i64 = 86_400;
+/// Longest grace period a regenerated key's predecessor may keep.
+pub const MAX_GRACE_SECONDS: u64 = 7 * 86_400;
+/// Idempotency records live this long.
+pub const IDEMPOTENCY_TTL_SECONDS: i64 = DAY;
+
+impl Config {
+    /// Checks relations between fields that flags alone cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.default_validity_days > self.max_validity_days {
+            return Err(format!(
+                "KEYWARD_DEFAULT_VALIDITY_DAYS ({}) exceeds KEYWARD_MAX_VALIDITY_DAYS ({})",
+                self.default_validity_days, self.max_validity_days
+            ));
+        }
+        if self.account_claim.trim().is_empty() {
+            return Err("KEYWARD_ACCOUNT_CLAIM must not be empty".into());
+        }
+        Ok(())
+    }
+
+    /// The configuration from `KEYWARD_*` variables alone (Lambda functions).
+    pub fn from_env() -> Result<Self, String> {
+        #[derive(clap::Parser)]
+        struct EnvOnly {
+            #[command(flatten)]
+            config: Config,
+        }
+        let parsed = <EnvOnly as clap::Parser>::try_parse_from(["keyward"])
+            .map_err(|e| e.to_string())?;
+        parsed.config.validate()?;
+        Ok(parsed.config)
+    }
+
+    pub fn retention_seconds(&self) -> i64 {
+        i64::from(self.retention_days) * DAY
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_active_applications: 10,
+            max_active_keys: 10,
+            default_validity_days: 365,
+            max_validity_days: 730,
+            retention_days: 30,
+            require_mfa_to_enable: false,
+            account_claim: "account".into(),
+            notice_window_days: 14,
+        }
+    }
+}

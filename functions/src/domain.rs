@@ -1,0 +1,415 @@
+//! The domain: applications, keys, audit events, notices, and the pure rules
+//! over them (validation, derived status, what counts toward a limit, the
+//! public views). No I/O: the service reads and writes through the store.
+
+use crate::error::ApiError;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use wasm_validator::{
+    ApplicationStatus, KeyRecord, KeyStatus, OwnerStatus, StoredKeyStatus, is_valid_scope,
+    key::is_valid_prefix, scope::MAX_SCOPES,
+};
+
+pub const MAX_NAME_CHARS: usize = 64;
+pub const MAX_DESCRIPTION_CHARS: usize = 512;
+
+/// Epoch seconds as RFC 3339 in every API answer.
+pub mod rfc3339 {
+    use serde::Serializer;
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
+
+    pub fn format(epoch: i64) -> String {
+        OffsetDateTime::from_unix_timestamp(epoch)
+            .ok()
+            .and_then(|t| t.format(&Rfc3339).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn serialize<S: Serializer>(epoch: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*epoch))
+    }
+
+    pub mod option {
+        use serde::Serializer;
+
+        pub fn serialize<S: Serializer>(epoch: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+            match epoch {
+                Some(e) => s.serialize_str(&super::format(*e)),
+                None => s.serialize_none(),
+            }
+        }
+    }
+}
+
+/// Parses an RFC 3339 `expires_at` into epoch seconds.
+pub fn parse_rfc3339(text: &str) -> Result<i64, ApiError> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|t| t.unix_timestamp())
+        .map_err(|e| ApiError::InvalidExpiresAt(e.to_string()))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Application {
+    pub id: String,
+    pub account: String,
+    pub name: String,
+    pub description: String,
+    pub key_prefix: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub status: ApplicationStatus,
+    pub revoked_at: Option<i64>,
+    pub owner_status: OwnerStatus,
+    /// Epoch seconds after which the store may purge the item.
+    pub ttl: Option<i64>,
+    /// Optimistic-concurrency version: every write of the item bumps it, and
+    /// a key creation bumps its application's, so creations serialise.
+    pub version: u64,
+}
+
+/// A stored key. It holds the hash of the key, never the key; `Debug` leaves
+/// the hash out so it cannot reach a log line.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Key {
+    pub id: String,
+    pub application_id: String,
+    pub account: String,
+    pub name: String,
+    pub description: String,
+    pub prefix: String,
+    pub hash: String,
+    pub scopes: Vec<String>,
+    pub status: StoredKeyStatus,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    /// End of the grace period of a regenerated key.
+    pub revoke_at: Option<i64>,
+    pub replaced_by: Option<String>,
+    pub replaces: Option<String>,
+    pub last_used_at: Option<i64>,
+    pub application_status: ApplicationStatus,
+    pub owner_status: OwnerStatus,
+    pub ttl: i64,
+    pub version: u64,
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("id", &self.id)
+            .field("application_id", &self.application_id)
+            .field("status", &self.status)
+            .field("expires_at", &self.expires_at)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Key {
+    /// The key's status at `now` (the one rule, from the core).
+    pub fn status_at(&self, now: i64) -> KeyStatus {
+        KeyStatus::at(self.status, self.expires_at, self.revoke_at, now)
+    }
+
+    /// Keys that are active or disabled and unexpired count toward the
+    /// application's limit. A regenerated key in its grace period does not:
+    /// its replacement holds its place.
+    pub fn counts_toward_limit(&self, now: i64) -> bool {
+        matches!(self.status_at(now), KeyStatus::Active | KeyStatus::Disabled)
+            && self.replaced_by.is_none()
+    }
+
+    /// When the store may purge the item (DESIGN.md: `max(expires_at,
+    /// revoked_at) + retention`; the end of a grace period is a revocation).
+    pub fn purge_after(&self, retention_seconds: i64) -> i64 {
+        [self.revoked_at, self.revoke_at]
+            .into_iter()
+            .flatten()
+            .fold(self.expires_at, i64::max)
+            + retention_seconds
+    }
+
+    pub fn record(&self) -> KeyRecord {
+        KeyRecord {
+            key_id: self.id.clone(),
+            application_id: self.application_id.clone(),
+            account: self.account.clone(),
+            hash: self.hash.clone(),
+            status: self.status,
+            expires_at: self.expires_at,
+            revoke_at: self.revoke_at,
+            scopes: self.scopes.clone(),
+            application_status: self.application_status,
+            owner_status: self.owner_status,
+        }
+    }
+
+    pub fn view(&self, now: i64) -> KeyView {
+        KeyView {
+            id: self.id.clone(),
+            application_id: self.application_id.clone(),
+            account: self.account.clone(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            prefix: self.prefix.clone(),
+            scopes: self.scopes.clone(),
+            status: self.status_at(now),
+            created_by: self.created_by.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+            revoke_at: self.revoke_at,
+            replaced_by: self.replaced_by.clone(),
+            replaces: self.replaces.clone(),
+            last_used_at: self.last_used_at,
+        }
+    }
+}
+
+/// A key as every read returns it: no hash, no secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyView {
+    pub id: String,
+    pub application_id: String,
+    pub account: String,
+    pub name: String,
+    pub description: String,
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub status: KeyStatus,
+    pub created_by: String,
+    #[serde(with = "rfc3339")]
+    pub created_at: i64,
+    #[serde(with = "rfc3339")]
+    pub updated_at: i64,
+    #[serde(with = "rfc3339")]
+    pub expires_at: i64,
+    #[serde(serialize_with = "rfc3339::option::serialize")]
+    pub revoked_at: Option<i64>,
+    #[serde(serialize_with = "rfc3339::option::serialize")]
+    pub revoke_at: Option<i64>,
+    pub replaced_by: Option<String>,
+    pub replaces: Option<String>,
+    #[serde(serialize_with = "rfc3339::option::serialize")]
+    pub last_used_at: Option<i64>,
+}
+
+impl Application {
+    pub fn view(&self) -> ApplicationView {
+        ApplicationView {
+            id: self.id.clone(),
+            account: self.account.clone(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            key_prefix: self.key_prefix.clone(),
+            created_by: self.created_by.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            status: self.status,
+            revoked_at: self.revoked_at,
+            owner_status: self.owner_status,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplicationView {
+    pub id: String,
+    pub account: String,
+    pub name: String,
+    pub description: String,
+    pub key_prefix: String,
+    pub created_by: String,
+    #[serde(with = "rfc3339")]
+    pub created_at: i64,
+    #[serde(with = "rfc3339")]
+    pub updated_at: i64,
+    pub status: ApplicationStatus,
+    #[serde(serialize_with = "rfc3339::option::serialize")]
+    pub revoked_at: Option<i64>,
+    pub owner_status: OwnerStatus,
+}
+
+/// Who did what, when, and the object before and after (public views only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub id: String,
+    pub account: String,
+    pub actor: String,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    #[serde(with = "time_epoch_rfc3339")]
+    pub at: i64,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+/// Stored and served as RFC 3339 (audit and notices are read-mostly).
+mod time_epoch_rfc3339 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(epoch: &i64, s: S) -> Result<S::Ok, S::Error> {
+        super::rfc3339::serialize(epoch, s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_rfc3339(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One expiry notice: one per key and day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    /// `<key id>:<YYYY-MM-DD>`: the same key and day give the same id, which
+    /// is what makes the daily job idempotent.
+    pub id: String,
+    pub account: String,
+    pub recipient: String,
+    pub key_id: String,
+    pub key_name: String,
+    pub application_id: String,
+    #[serde(with = "time_epoch_rfc3339")]
+    pub expires_at: i64,
+    pub days_left: i64,
+    pub day: String,
+    #[serde(with = "time_epoch_rfc3339")]
+    pub created_at: i64,
+}
+
+/// A mutating request's sealed answer, kept for retries with the same
+/// Idempotency-Key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    /// Derived from account, user and key: the key itself is not stored.
+    pub id: String,
+    pub account: String,
+    /// SHA-256 of method, path and body: a retry must match it.
+    pub fingerprint: String,
+    /// Nonce and AEAD ciphertext of the answer, base64.
+    pub sealed: String,
+    pub expires_at: i64,
+}
+
+// ---- validation of user input -------------------------------------------
+
+pub fn validate_name(name: &str) -> Result<String, ApiError> {
+    let trimmed = name.trim();
+    let chars = trimmed.chars().count();
+    if chars == 0 {
+        return Err(ApiError::InvalidName("name must not be empty".into()));
+    }
+    if chars > MAX_NAME_CHARS {
+        return Err(ApiError::InvalidName(format!(
+            "name must be at most {MAX_NAME_CHARS} characters (got {chars})"
+        )));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(ApiError::InvalidName("name must not contain control characters".into()));
+    }
+    Ok(trimmed.to_owned())
+}
+
+pub fn validate_description(description: &str) -> Result<String, ApiError> {
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(ApiError::InvalidDescription);
+    }
+    Ok(description.trim().to_owned())
+}
+
+pub fn validate_prefix(prefix: &str) -> Result<String, ApiError> {
+    if is_valid_prefix(prefix) {
+        Ok(prefix.to_owned())
+    } else {
+        Err(ApiError::InvalidPrefix)
+    }
+}
+
+/// Checks the grammar of each scope, sorts and de-duplicates them.
+pub fn validate_scopes(scopes: &[String]) -> Result<Vec<String>, ApiError> {
+    if scopes.len() > MAX_SCOPES {
+        return Err(ApiError::InvalidScope(format!("{} scopes", scopes.len())));
+    }
+    if let Some(bad) = scopes.iter().find(|s| !is_valid_scope(s)) {
+        return Err(ApiError::InvalidScope(bad.chars().take(140).collect()));
+    }
+    let mut scopes = scopes.to_vec();
+    scopes.sort();
+    scopes.dedup();
+    Ok(scopes)
+}
+
+/// Resolves an optional requested expiry against the validity bounds.
+pub fn resolve_expiry(
+    requested: Option<&str>,
+    now: i64,
+    default_days: u32,
+    max_days: u32,
+) -> Result<i64, ApiError> {
+    let day = crate::config::DAY;
+    let Some(text) = requested else {
+        return Ok(now + i64::from(default_days) * day);
+    };
+    let at = parse_rfc3339(text)?;
+    if at <= now {
+        return Err(ApiError::ExpiresAtInPast);
+    }
+    if at > now + i64::from(max_days) * day {
+        return Err(ApiError::ExpiresAtTooFar(max_days));
+    }
+    Ok(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_descriptions() {
+        assert_eq!(validate_name("  ok ").unwrap(), "ok");
+        assert!(validate_name("").is_err());
+        assert!(validate_name("   ").is_err());
+        assert!(validate_name(&"é".repeat(64)).is_ok());
+        assert_eq!(validate_name(&"a".repeat(65)).unwrap_err().code(), "INVALID_NAME");
+        assert!(validate_name("a\u{0}b").is_err());
+        assert!(validate_description(&"d".repeat(512)).is_ok());
+        assert_eq!(validate_description(&"d".repeat(513)).unwrap_err().code(), "INVALID_DESCRIPTION");
+    }
+
+    #[test]
+    fn scopes_are_checked_sorted_and_deduplicated() {
+        let scopes = validate_scopes(&["b:x".into(), "a:y".into(), "b:x".into()]).unwrap();
+        assert_eq!(scopes, vec!["a:y", "b:x"]);
+        assert_eq!(validate_scopes(&["Bad".into()]).unwrap_err().code(), "INVALID_SCOPE");
+        let many: Vec<String> = (0..65).map(|i| format!("s{i}")).collect();
+        assert!(validate_scopes(&many).is_err());
+    }
+
+    #[test]
+    fn expiry_bounds() {
+        let now = 1_800_000_000;
+        assert_eq!(resolve_expiry(None, now, 365, 730).unwrap(), now + 365 * 86_400);
+        let past = rfc3339::format(now - 1);
+        assert_eq!(resolve_expiry(Some(&past), now, 365, 730).unwrap_err().code(), "EXPIRES_AT_IN_PAST");
+        let exact_now = rfc3339::format(now);
+        assert!(resolve_expiry(Some(&exact_now), now, 365, 730).is_err());
+        let far = rfc3339::format(now + 731 * 86_400);
+        assert_eq!(resolve_expiry(Some(&far), now, 365, 730).unwrap_err().code(), "EXPIRES_AT_TOO_FAR");
+        let max = rfc3339::format(now + 730 * 86_400);
+        assert_eq!(resolve_expiry(Some(&max), now, 365, 730).unwrap(), now + 730 * 86_400);
+        assert_eq!(resolve_expiry(Some("tomorrow"), now, 365, 730).unwrap_err().code(), "INVALID_EXPIRES_AT");
+        let earlier = 1_790_000_000;
+        assert_eq!(
+            resolve_expiry(Some("2027-01-15T10:00:00+02:00"), earlier, 365, 730).unwrap(),
+            1_800_000_000,
+            "offsets are honoured"
+        );
+    }
+}

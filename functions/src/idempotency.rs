@@ -1,0 +1,180 @@
+//! Idempotent retries without a plaintext secret at rest.
+//!
+//! A create's answer holds the new secret, and a retry must get the same
+//! answer. So the answer is stored sealed (ChaCha20-Poly1305) under a key
+//! derived (HKDF-SHA256) from the Idempotency-Key itself, which the store
+//! never sees: the record is found by a separate hash of account, user and
+//! Idempotency-Key. Whoever holds the store cannot open a record without the
+//! client's Idempotency-Key.
+
+use crate::auth::Caller;
+use crate::domain::IdempotencyRecord;
+use crate::error::ApiError;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use hkdf::Hkdf;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use wasm_validator::key::to_hex;
+use zeroize::Zeroizing;
+
+pub const HEADER: &str = "idempotency-key";
+
+/// A mutation's answer: what the HTTP layer sends and a retry replays.
+/// No `Debug`: a create's body holds the secret.
+#[derive(Serialize, Deserialize)]
+pub struct Reply {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+/// An Idempotency-Key presented with a request, bound to its caller and to
+/// the request's fingerprint.
+pub struct Idempotency {
+    record_id: String,
+    cipher_key: Zeroizing<[u8; 32]>,
+    account: String,
+    fingerprint: String,
+}
+
+/// SHA-256 over method, path and body: the same key with another request is
+/// refused rather than replayed.
+pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(method.as_bytes());
+    hasher.update([0]);
+    hasher.update(path.as_bytes());
+    hasher.update([0]);
+    hasher.update(body);
+    to_hex(&hasher.finalize())
+}
+
+impl Idempotency {
+    pub fn new(header: &str, caller: &Caller, fingerprint: String) -> Result<Self, ApiError> {
+        if header.is_empty() || header.len() > 255 || !header.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ApiError::InvalidIdempotencyKey);
+        }
+        let scope = format!("{}\u{0}{}", caller.account, caller.user_id);
+        let mut id = Sha256::new();
+        id.update(b"keyward idempotency record\0");
+        id.update(scope.as_bytes());
+        id.update([0]);
+        id.update(header.as_bytes());
+        let mut cipher_key = Zeroizing::new([0u8; 32]);
+        Hkdf::<Sha256>::new(Some(scope.as_bytes()), header.as_bytes())
+            .expand(b"keyward idempotency seal v1", cipher_key.as_mut())
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        Ok(Idempotency {
+            record_id: to_hex(&id.finalize()),
+            cipher_key,
+            account: caller.account.clone(),
+            fingerprint,
+        })
+    }
+
+    pub fn record_id(&self) -> &str {
+        &self.record_id
+    }
+
+    fn cipher(&self) -> ChaCha20Poly1305 {
+        ChaCha20Poly1305::new(self.cipher_key.as_ref().into())
+    }
+
+    pub fn seal(&self, reply: &Reply, nonce: [u8; 12], expires_at: i64) -> Result<IdempotencyRecord, ApiError> {
+        let plain = Zeroizing::new(serde_json::to_vec(reply).map_err(|e| ApiError::Internal(e.to_string()))?);
+        let sealed = self
+            .cipher()
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &plain,
+                    aad: self.record_id.as_bytes(),
+                },
+            )
+            .map_err(|_| ApiError::Internal("sealing failed".into()))?;
+        let mut stored = nonce.to_vec();
+        stored.extend_from_slice(&sealed);
+        Ok(IdempotencyRecord {
+            id: self.record_id.clone(),
+            account: self.account.clone(),
+            fingerprint: self.fingerprint.clone(),
+            sealed: STANDARD.encode(stored),
+            expires_at,
+        })
+    }
+
+    /// The stored answer, when this request is the one that made it.
+    pub fn open(&self, record: &IdempotencyRecord) -> Result<Reply, ApiError> {
+        if record.fingerprint != self.fingerprint {
+            return Err(ApiError::IdempotencyKeyReused);
+        }
+        let stored = STANDARD
+            .decode(&record.sealed)
+            .map_err(|_| ApiError::Internal("unreadable idempotency record".into()))?;
+        if stored.len() < 12 {
+            return Err(ApiError::Internal("short idempotency record".into()));
+        }
+        let (nonce, sealed) = stored.split_at(12);
+        let plain = Zeroizing::new(
+            self.cipher()
+                .decrypt(
+                    Nonce::from_slice(nonce),
+                    Payload {
+                        msg: sealed,
+                        aad: self.record_id.as_bytes(),
+                    },
+                )
+                .map_err(|_| ApiError::Internal("idempotency record failed authentication".into()))?,
+        );
+        serde_json::from_slice(&plain).map_err(|e| ApiError::Internal(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caller(user: &str) -> Caller {
+        Caller {
+            user_id: user.into(),
+            account: "acct".into(),
+            permissions: vec![],
+            mfa: false,
+        }
+    }
+
+    #[test]
+    fn seals_and_opens_only_with_the_same_key_and_request() {
+        let fp = fingerprint("POST", "/applications/x/keys", b"{}");
+        let idem = Idempotency::new("retry-1", &caller("u1"), fp.clone()).unwrap();
+        let reply = Reply {
+            status: 201,
+            body: serde_json::json!({"secret": "kw_supersecret"}),
+        };
+        let record = idem.seal(&reply, [7; 12], 100).unwrap();
+        assert!(!record.sealed.contains("supersecret"));
+        assert!(!record.id.contains("retry-1"));
+        let opened = idem.open(&record).unwrap();
+        assert_eq!(opened.status, 201);
+        assert_eq!(opened.body["secret"], "kw_supersecret");
+
+        let other_body = Idempotency::new("retry-1", &caller("u1"), fingerprint("POST", "/x", b"{1}")).unwrap();
+        assert_eq!(other_body.open(&record).unwrap_err().code(), "IDEMPOTENCY_KEY_REUSED");
+        // Another user's same header value finds another record id and
+        // cannot open this one.
+        let other_user = Idempotency::new("retry-1", &caller("u2"), fp).unwrap();
+        assert_ne!(other_user.record_id(), idem.record_id());
+        assert!(other_user.open(&record).is_err());
+    }
+
+    #[test]
+    fn header_shape() {
+        let fp = fingerprint("POST", "/", b"");
+        assert!(Idempotency::new("", &caller("u"), fp.clone()).is_err());
+        assert!(Idempotency::new("has space", &caller("u"), fp.clone()).is_err());
+        assert!(Idempotency::new(&"a".repeat(256), &caller("u"), fp.clone()).is_err());
+        assert!(Idempotency::new("0f8fad5b-d9cb-469f-a165-70867728950e", &caller("u"), fp).is_ok());
+    }
+}

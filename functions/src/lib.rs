@@ -1,0 +1,17 @@
+//! keyward: the API-key service.
+//!
+//! `domain` holds the rules, `service` every lifecycle action over the
+//! [`store::Store`] trait, `http` the one router that both the local server
+//! and the Lambda functions serve.
+
+pub mod auth;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod idempotency;
+pub mod secret;
+pub mod service;
+pub mod store;
+pub mod usage;

@@ -1,0 +1,311 @@
+//! `keyward`: the local server and CLI.
+//!
+//! `serve` runs every route on the embedded SQLite store; `token` signs a
+//! development JWT with the same secret; `notify-expiring` runs the daily job
+//! once.
+
+use clap::{Args, Parser, Subcommand};
+use keyward::auth::{self, JwtVerifier, TokenRequest};
+use keyward::clock::{Clock, SystemClock};
+use keyward::config::Config;
+use keyward::http::{AppState, BearerJwt, router};
+use keyward::service::{LogPublisher, Service};
+use keyward::store::sqlite::SqliteStore;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "keyward", version, about = "keyward: API keys for platform teams")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the whole API on the embedded store.
+    Serve(ServeArgs),
+    /// Print a JWT signed with the local server's secret (development, tests).
+    Token(TokenArgs),
+    /// Run the daily expiry-notice job once.
+    NotifyExpiring(NotifyArgs),
+}
+
+#[derive(Args)]
+struct DataArg {
+    /// Folder of the embedded store (and of the development JWT secret).
+    #[arg(long, env = "KEYWARD_DATA", default_value = "keyward-data")]
+    data: PathBuf,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "KEYWARD_ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    #[command(flatten)]
+    data: DataArg,
+    /// Verify tokens with the keys of this JWKS file instead of HS256.
+    #[arg(long, env = "KEYWARD_JWKS")]
+    jwks: Option<PathBuf>,
+    /// Required `iss` of tokens, when set.
+    #[arg(long, env = "KEYWARD_JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    /// Required `aud` of tokens, when set.
+    #[arg(long, env = "KEYWARD_JWT_AUDIENCE")]
+    jwt_audience: Option<String>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    /// The user id (`sub`).
+    #[arg(long)]
+    sub: String,
+    /// The account (tenant).
+    #[arg(long)]
+    account: String,
+    /// Space-separated permissions and scopes.
+    #[arg(long, default_value = "")]
+    permissions: String,
+    /// Every management permission (added to --permissions).
+    #[arg(long)]
+    all: bool,
+    /// Mark the session as multi-factor (`amr: ["pwd", "mfa"]`).
+    #[arg(long)]
+    mfa: bool,
+    /// Lifetime: a number with s, m, h or d.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    ttl: i64,
+    #[command(flatten)]
+    data: DataArg,
+    /// The claim that names the account.
+    #[arg(long, env = "KEYWARD_ACCOUNT_CLAIM", default_value = "account")]
+    account_claim: String,
+}
+
+#[derive(Args)]
+struct NotifyArgs {
+    #[command(flatten)]
+    data: DataArg,
+    #[command(flatten)]
+    config: Config,
+}
+
+fn parse_duration(text: &str) -> Result<i64, String> {
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: i64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 30m, 1h or 7d"))?;
+    let seconds = match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{text:?}: the unit must be s, m, h or d")),
+    };
+    if seconds <= 0 || seconds > 366 * 86_400 {
+        return Err("the duration must be between 1 second and 366 days".into());
+    }
+    Ok(seconds)
+}
+
+const DEV_SECRET_FILE: &str = "dev-jwt-secret";
+
+/// The HS256 secret: `KEYWARD_JWT_SECRET`, or a development secret kept in
+/// the data folder (made on first use). The flag says which.
+fn jwt_secret(data: &Path) -> Result<(Vec<u8>, bool), String> {
+    if let Ok(secret) = std::env::var("KEYWARD_JWT_SECRET") {
+        if secret.len() < 32 {
+            return Err("KEYWARD_JWT_SECRET must be at least 32 bytes".into());
+        }
+        return Ok((secret.into_bytes(), false));
+    }
+    let path = data.join(DEV_SECRET_FILE);
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return Ok((existing.trim().as_bytes().to_vec(), true));
+    }
+    std::fs::create_dir_all(data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    let mut bytes = [0u8; 32];
+    rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut bytes).map_err(|e| e.to_string())?;
+    let secret = wasm_validator::base62::encode(&bytes, 43);
+    write_private(&path, &secret).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    eprintln!("keyward: made a development JWT secret in {}", path.display());
+    Ok((secret.into_bytes(), true))
+}
+
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(content.as_bytes())
+}
+
+fn open_store(data: &Path) -> Result<SqliteStore, String> {
+    std::fs::create_dir_all(data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    SqliteStore::open(&data.join("keyward.db")).map_err(|e| e.to_string())
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYWARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    args.config.validate()?;
+    let store = open_store(&args.data.data)?;
+    let (verifier, dev_secret) = match &args.jwks {
+        Some(path) => {
+            let json = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            (JwtVerifier::from_jwks(&json)?, None)
+        }
+        None => {
+            let (secret, is_dev) = jwt_secret(&args.data.data)?;
+            (JwtVerifier::hs256(&secret), is_dev.then_some(secret))
+        }
+    };
+    let verifier = verifier.with_issuer_and_audience(args.jwt_issuer.clone(), args.jwt_audience.clone());
+    let account_claim = args.config.account_claim.clone();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let service = Arc::new(Service::new(Arc::new(store), args.config, clock.clone(), Arc::new(LogPublisher)));
+    let state = AppState {
+        service: service.clone(),
+        auth: Arc::new(BearerJwt {
+            verifier,
+            account_claim: account_claim.clone(),
+        }),
+    };
+    let listener = tokio::net::TcpListener::bind(args.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("keyward listening on http://{addr}");
+    if let Some(secret) = dev_secret {
+        let permissions: Vec<String> = auth::perm::ALL.iter().map(|p| p.to_string()).collect();
+        let token = auth::issue_token(
+            &secret,
+            &TokenRequest {
+                sub: "dev",
+                account: "dev",
+                account_claim: &account_claim,
+                permissions: &permissions,
+                mfa: true,
+                ttl_seconds: 12 * 3600,
+                now: clock.now(),
+            },
+        )?;
+        println!(
+            "keyward: no KEYWARD_JWT_SECRET or --jwks given, so tokens are signed with the development secret in {}.\n\
+             A 12-hour all-permissions development token (user dev, account dev):\n{token}\n\
+             More: keyward token --data {} --sub USER --account ACCOUNT --all",
+            args.data.data.join(DEV_SECRET_FILE).display(),
+            args.data.data.display()
+        );
+    }
+    // Uses noted by verifications are written here, off the answer's path.
+    let flusher = {
+        let service = service.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = service.flush_usage().await {
+                    tracing::warn!(error = %e, "writing key usage failed; will retry");
+                }
+            }
+        })
+    };
+    axum::serve(listener, router(state, None))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    flusher.abort();
+    let _ = service.flush_usage().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+fn token(args: TokenArgs) -> Result<(), String> {
+    if std::env::var_os("KEYWARD_JWKS").is_some() {
+        return Err("keyward token signs HS256 tokens; with a JWKS, get tokens from your identity provider".into());
+    }
+    let (secret, _) = jwt_secret(&args.data.data)?;
+    let mut permissions: Vec<String> = args.permissions.split_whitespace().map(str::to_owned).collect();
+    if args.all {
+        permissions.extend(auth::perm::ALL.iter().map(|p| p.to_string()));
+    }
+    for p in &permissions {
+        if !wasm_validator::is_valid_scope(p) {
+            return Err(format!("{p:?} is not a valid permission"));
+        }
+    }
+    let token = auth::issue_token(
+        &secret,
+        &TokenRequest {
+            sub: &args.sub,
+            account: &args.account,
+            account_claim: &args.account_claim,
+            permissions: &permissions,
+            mfa: args.mfa,
+            ttl_seconds: args.ttl,
+            now: SystemClock.now(),
+        },
+    )?;
+    println!("{token}");
+    Ok(())
+}
+
+async fn notify_expiring(args: NotifyArgs) -> Result<(), String> {
+    args.config.validate()?;
+    let store = open_store(&args.data.data)?;
+    let service = Service::new(Arc::new(store), args.config, Arc::new(SystemClock), Arc::new(LogPublisher));
+    let report = service.notify_expiring().await.map_err(|e| e.to_string())?;
+    println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("keyward: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Token(args) => token(args),
+        Command::NotifyExpiring(args) => runtime.block_on(notify_expiring(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("keyward: {message}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! The one I/O boundary of the service: a store of versioned items with
+//! atomic, conditional multi-item commits.
+//!
+//! The store knows no domain rule. The service reads what it needs, decides
+//! with the rules in `domain` and `service`, and commits a list of writes,
+//! each with the version it expects. A commit applies every write or none;
+//! when any expectation fails it answers [`CommitError::Conflict`] and the
+//! service reads again and retries. Limits hold under concurrency because a
+//! key creation bumps its application's version (and an application creation
+//! its account guard's) in the same commit. SQLite does this in one
+//! transaction; DynamoDB with `TransactWriteItems` and condition expressions.
+
+pub mod sqlite;
+
+use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the store failed: {0}")]
+    Internal(String),
+    #[error("invalid cursor")]
+    InvalidCursor,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("a write's expectation failed")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// One write of a commit. `expected: None` means the item must not exist;
+/// `Some(v)` means its stored version must be `v` (the item carries `v + 1`).
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// The guard that serialises application creation in an account: its
+    /// version is bumped from `expected` (0 when absent).
+    AccountGuard { account: String, expected: u64 },
+    Application { item: Application, expected: Option<u64> },
+    Key { item: Key, expected: Option<u64> },
+    /// Audit events are append-only.
+    Audit(AuditEvent),
+    /// Must not exist yet: one notice per key and day.
+    Notice(Notice),
+    /// Must not exist yet, unless the stored one expired before `now`.
+    Idempotency { record: IdempotencyRecord, now: i64 },
+    /// Records that a user was offboarded (upsert).
+    OffboardedUser { account: String, user_id: String, at: i64 },
+}
+
+/// A page of a store-ordered list; the cursor is opaque to callers.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The account guard's version (0 when the account has none yet).
+    async fn account_guard(&self, account: &str) -> StoreResult<u64>;
+    async fn get_application(&self, id: &str) -> StoreResult<Option<Application>>;
+    /// Every application of the account, revoked ones included, oldest first.
+    async fn list_applications(&self, account: &str) -> StoreResult<Vec<Application>>;
+    /// One read: everything verification needs is on the key item.
+    async fn get_key(&self, id: &str) -> StoreResult<Option<Key>>;
+    /// Every key of the application, revoked ones included, oldest first.
+    async fn list_application_keys(&self, application_id: &str) -> StoreResult<Vec<Key>>;
+    /// Every key of the account (offboarding).
+    async fn list_account_keys(&self, account: &str) -> StoreResult<Vec<Key>>;
+    /// Keys of every account with `from < expires_at <= to`.
+    async fn list_keys_expiring(&self, from: i64, to: i64) -> StoreResult<Vec<Key>>;
+    async fn get_idempotency(&self, id: &str) -> StoreResult<Option<IdempotencyRecord>>;
+    async fn is_offboarded(&self, account: &str, user_id: &str) -> StoreResult<bool>;
+    /// Newest first.
+    async fn list_audit(&self, account: &str, limit: usize, cursor: Option<&str>) -> StoreResult<Page<AuditEvent>>;
+    /// Newest first.
+    async fn list_notices(
+        &self,
+        account: &str,
+        recipient: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<Notice>>;
+    /// Applies every write or none.
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), CommitError>;
+    /// Sets `last_used_at` where it is older. Not versioned: usage never
+    /// conflicts with lifecycle changes.
+    async fn record_key_use(&self, uses: &[(String, i64)]) -> StoreResult<()>;
+    /// Deletes what is past its purge time (DynamoDB's TTL does this itself).
+    async fn purge_expired(&self, now: i64) -> StoreResult<u64>;
+}

@@ -1,0 +1,488 @@
+//! The embedded store: SQLite, one file in the data folder.
+//!
+//! Items are stored as JSON next to the columns that index them, the way a
+//! DynamoDB item carries its keys; a commit is one `BEGIN IMMEDIATE`
+//! transaction, and `synchronous = FULL` makes an acknowledged commit survive
+//! a crash. One connection behind a mutex: SQLite serialises writers anyway,
+//! and the calls run on tokio's blocking pool.
+
+use super::{CommitError, Page, Store, StoreError, StoreResult, Write};
+use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
+use async_trait::async_trait;
+use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS account_guards (
+    account TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS applications (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    ttl INTEGER,
+    item TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS applications_by_account ON applications (account);
+CREATE TABLE IF NOT EXISTS keys (
+    id TEXT PRIMARY KEY,
+    application_id TEXT NOT NULL,
+    account TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    ttl INTEGER NOT NULL,
+    last_used_at INTEGER,
+    item TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS keys_by_application ON keys (application_id);
+CREATE INDEX IF NOT EXISTS keys_by_account ON keys (account);
+CREATE INDEX IF NOT EXISTS keys_by_expiry ON keys (expires_at);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    account TEXT NOT NULL,
+    item TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_account ON audit (account, seq);
+CREATE TABLE IF NOT EXISTS notices (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    account TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    ttl INTEGER NOT NULL,
+    item TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notices_by_recipient ON notices (account, recipient, seq);
+CREATE TABLE IF NOT EXISTS idempotency (
+    id TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL,
+    item TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS offboarded_users (
+    account TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (account, user_id)
+);
+"#;
+
+/// How long notices are kept (the daily job writes one per key and day).
+const NOTICE_RETENTION_SECONDS: i64 = 90 * 86_400;
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+fn from_sqlite(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Unavailable(e.to_string()),
+        _ => internal(e),
+    }
+}
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
+}
+
+fn to_json<T: Serialize>(item: &T) -> StoreResult<String> {
+    serde_json::to_string(item).map_err(internal)
+}
+
+fn from_json<T: DeserializeOwned>(text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(internal)
+}
+
+fn parse_cursor(cursor: Option<&str>) -> StoreResult<i64> {
+    match cursor {
+        None => Ok(i64::MAX),
+        Some(c) => c.parse::<i64>().ok().filter(|n| *n > 0).ok_or(StoreError::InvalidCursor),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (and creates) the database file.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let conn = Connection::open(path).map_err(from_sqlite)?;
+        Self::init(conn)
+    }
+
+    pub fn open_in_memory() -> StoreResult<Self> {
+        Self::init(Connection::open_in_memory().map_err(from_sqlite)?)
+    }
+
+    fn init(conn: Connection) -> StoreResult<Self> {
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(from_sqlite)?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .map_err(from_sqlite)?;
+        conn.execute_batch(SCHEMA).map_err(from_sqlite)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn with_conn<T, E>(&self, f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock cannot leave a half-applied
+            // transaction (SQLite rolls it back), so a poisoned lock is safe
+            // to reuse.
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| E::from(internal(e)))?
+    }
+
+    fn query_items<T: DeserializeOwned>(
+        conn: &Connection,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> StoreResult<Vec<T>> {
+        let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
+        let rows = stmt
+            .query_map(params, |row| row.get::<_, String>(0))
+            .map_err(from_sqlite)?;
+        rows.map(|r| r.map_err(from_sqlite).and_then(|text| from_json(&text)))
+            .collect()
+    }
+
+    fn query_keys(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> StoreResult<Vec<Key>> {
+        let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
+        let rows = stmt
+            .query_map(params, |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<i64>>(1)?)))
+            .map_err(from_sqlite)?;
+        rows.map(|r| {
+            let (text, last_used_at) = r.map_err(from_sqlite)?;
+            let mut key: Key = from_json(&text)?;
+            key.last_used_at = last_used_at;
+            Ok(key)
+        })
+        .collect()
+    }
+
+    fn page<T: DeserializeOwned>(
+        conn: &Connection,
+        sql: &str,
+        params: impl rusqlite::Params,
+        limit: usize,
+    ) -> StoreResult<Page<T>> {
+        let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
+        let rows = stmt
+            .query_map(params, |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+            .map_err(from_sqlite)?;
+        let mut items = Vec::new();
+        let mut last_seq = None;
+        let mut more = false;
+        for row in rows {
+            let (seq, text) = row.map_err(from_sqlite)?;
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            items.push(from_json(&text)?);
+            last_seq = Some(seq);
+        }
+        Ok(Page {
+            items,
+            next_cursor: if more { last_seq.map(|s| s.to_string()) } else { None },
+        })
+    }
+}
+
+/// Applies one write inside the transaction; `Ok(false)` when its
+/// expectation failed.
+fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<bool, CommitError> {
+    let changed = |result: rusqlite::Result<usize>| -> Result<bool, CommitError> {
+        match result {
+            Ok(n) => Ok(n == 1),
+            Err(e) if is_constraint(&e) => Ok(false),
+            Err(e) => Err(from_sqlite(e).into()),
+        }
+    };
+    match write {
+        Write::AccountGuard { account, expected: 0 } => changed(tx.execute(
+            "INSERT INTO account_guards (account, version) VALUES (?1, 1) ON CONFLICT (account) DO NOTHING",
+            params![account],
+        )),
+        Write::AccountGuard { account, expected } => changed(tx.execute(
+            "UPDATE account_guards SET version = version + 1 WHERE account = ?1 AND version = ?2",
+            params![account, *expected as i64],
+        )),
+        Write::Application { item, expected } => {
+            let mut item = item.clone();
+            item.version = expected.unwrap_or(0) + 1;
+            let json = to_json(&item)?;
+            match expected {
+                None => changed(tx.execute(
+                    "INSERT INTO applications (id, account, version, ttl, item) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![item.id, item.account, item.version as i64, item.ttl, json],
+                )),
+                Some(v) => changed(tx.execute(
+                    "UPDATE applications SET version = ?3, ttl = ?4, item = ?5 WHERE id = ?1 AND version = ?2",
+                    params![item.id, *v as i64, item.version as i64, item.ttl, json],
+                )),
+            }
+        }
+        Write::Key { item, expected } => {
+            let mut item = item.clone();
+            item.version = expected.unwrap_or(0) + 1;
+            // last_used_at lives in its own column, written by usage only.
+            item.last_used_at = None;
+            let json = to_json(&item)?;
+            match expected {
+                None => changed(tx.execute(
+                    "INSERT INTO keys (id, application_id, account, expires_at, version, ttl, item)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![
+                        item.id,
+                        item.application_id,
+                        item.account,
+                        item.expires_at,
+                        item.version as i64,
+                        item.ttl,
+                        json
+                    ],
+                )),
+                Some(v) => changed(tx.execute(
+                    "UPDATE keys SET expires_at = ?3, version = ?4, ttl = ?5, item = ?6
+                     WHERE id = ?1 AND version = ?2",
+                    params![item.id, *v as i64, item.expires_at, item.version as i64, item.ttl, json],
+                )),
+            }
+        }
+        Write::Audit(event) => changed(tx.execute(
+            "INSERT INTO audit (account, item) VALUES (?1, ?2)",
+            params![event.account, to_json(event)?],
+        )),
+        Write::Notice(notice) => changed(tx.execute(
+            "INSERT INTO notices (id, account, recipient, ttl, item) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                notice.id,
+                notice.account,
+                notice.recipient,
+                notice.created_at + NOTICE_RETENTION_SECONDS,
+                to_json(notice)?
+            ],
+        )),
+        Write::Idempotency { record, now } => changed(tx.execute(
+            "INSERT INTO idempotency (id, expires_at, item) VALUES (?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, item = excluded.item
+             WHERE idempotency.expires_at <= ?4",
+            params![record.id, record.expires_at, to_json(record)?, now],
+        )),
+        Write::OffboardedUser { account, user_id, at } => tx
+            .execute(
+                "INSERT INTO offboarded_users (account, user_id, at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                params![account, user_id, at],
+            )
+            .map(|_| true)
+            .map_err(|e| from_sqlite(e).into()),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn account_guard(&self, account: &str) -> StoreResult<u64> {
+        let account = account.to_owned();
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT version FROM account_guards WHERE account = ?1",
+                params![account],
+                |row| row.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|v| v.unwrap_or(0) as u64)
+            .map_err(from_sqlite)
+        })
+        .await
+    }
+
+    async fn get_application(&self, id: &str) -> StoreResult<Option<Application>> {
+        let id = id.to_owned();
+        self.with_conn(move |conn| {
+            Ok(Self::query_items(conn, "SELECT item FROM applications WHERE id = ?1", params![id])?.pop())
+        })
+        .await
+    }
+
+    async fn list_applications(&self, account: &str) -> StoreResult<Vec<Application>> {
+        let account = account.to_owned();
+        self.with_conn(move |conn| {
+            Self::query_items(
+                conn,
+                "SELECT item FROM applications WHERE account = ?1 ORDER BY rowid",
+                params![account],
+            )
+        })
+        .await
+    }
+
+    async fn get_key(&self, id: &str) -> StoreResult<Option<Key>> {
+        let id = id.to_owned();
+        self.with_conn(move |conn| {
+            Ok(Self::query_keys(conn, "SELECT item, last_used_at FROM keys WHERE id = ?1", params![id])?.pop())
+        })
+        .await
+    }
+
+    async fn list_application_keys(&self, application_id: &str) -> StoreResult<Vec<Key>> {
+        let application_id = application_id.to_owned();
+        self.with_conn(move |conn| {
+            Self::query_keys(
+                conn,
+                "SELECT item, last_used_at FROM keys WHERE application_id = ?1 ORDER BY rowid",
+                params![application_id],
+            )
+        })
+        .await
+    }
+
+    async fn list_account_keys(&self, account: &str) -> StoreResult<Vec<Key>> {
+        let account = account.to_owned();
+        self.with_conn(move |conn| {
+            Self::query_keys(
+                conn,
+                "SELECT item, last_used_at FROM keys WHERE account = ?1 ORDER BY rowid",
+                params![account],
+            )
+        })
+        .await
+    }
+
+    async fn list_keys_expiring(&self, from: i64, to: i64) -> StoreResult<Vec<Key>> {
+        self.with_conn(move |conn| {
+            Self::query_keys(
+                conn,
+                "SELECT item, last_used_at FROM keys WHERE expires_at > ?1 AND expires_at <= ?2 ORDER BY expires_at, id",
+                params![from, to],
+            )
+        })
+        .await
+    }
+
+    async fn get_idempotency(&self, id: &str) -> StoreResult<Option<IdempotencyRecord>> {
+        let id = id.to_owned();
+        self.with_conn(move |conn| {
+            Ok(Self::query_items(conn, "SELECT item FROM idempotency WHERE id = ?1", params![id])?.pop())
+        })
+        .await
+    }
+
+    async fn is_offboarded(&self, account: &str, user_id: &str) -> StoreResult<bool> {
+        let (account, user_id) = (account.to_owned(), user_id.to_owned());
+        self.with_conn(move |conn| {
+            conn.query_row(
+                "SELECT 1 FROM offboarded_users WHERE account = ?1 AND user_id = ?2",
+                params![account, user_id],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+            .map_err(from_sqlite)
+        })
+        .await
+    }
+
+    async fn list_audit(&self, account: &str, limit: usize, cursor: Option<&str>) -> StoreResult<Page<AuditEvent>> {
+        let before = parse_cursor(cursor)?;
+        let account = account.to_owned();
+        self.with_conn(move |conn| {
+            Self::page(
+                conn,
+                "SELECT seq, item FROM audit WHERE account = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+                params![account, before, limit as i64 + 1],
+                limit,
+            )
+        })
+        .await
+    }
+
+    async fn list_notices(
+        &self,
+        account: &str,
+        recipient: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<Notice>> {
+        let before = parse_cursor(cursor)?;
+        let (account, recipient) = (account.to_owned(), recipient.to_owned());
+        self.with_conn(move |conn| {
+            Self::page(
+                conn,
+                "SELECT seq, item FROM notices WHERE account = ?1 AND recipient = ?2 AND seq < ?3
+                 ORDER BY seq DESC LIMIT ?4",
+                params![account, recipient, before, limit as i64 + 1],
+                limit,
+            )
+        })
+        .await
+    }
+
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), CommitError> {
+        self.with_conn(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(from_sqlite)?;
+            for write in &writes {
+                if !apply(&tx, write)? {
+                    // Dropping the transaction rolls every write back.
+                    return Err(CommitError::Conflict);
+                }
+            }
+            tx.commit().map_err(from_sqlite)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_key_use(&self, uses: &[(String, i64)]) -> StoreResult<()> {
+        let uses = uses.to_vec();
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(from_sqlite)?;
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "UPDATE keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
+                    )
+                    .map_err(from_sqlite)?;
+                for (id, at) in &uses {
+                    stmt.execute(params![id, at]).map_err(from_sqlite)?;
+                }
+            }
+            tx.commit().map_err(from_sqlite)
+        })
+        .await
+    }
+
+    async fn purge_expired(&self, now: i64) -> StoreResult<u64> {
+        self.with_conn(move |conn| {
+            let tx = conn.transaction().map_err(from_sqlite)?;
+            let mut purged = 0;
+            for sql in [
+                "DELETE FROM keys WHERE ttl <= ?1",
+                "DELETE FROM applications WHERE ttl IS NOT NULL AND ttl <= ?1",
+                "DELETE FROM notices WHERE ttl <= ?1",
+                "DELETE FROM idempotency WHERE expires_at <= ?1",
+            ] {
+                purged += tx.execute(sql, params![now]).map_err(from_sqlite)? as u64;
+            }
+            tx.commit().map_err(from_sqlite)?;
+            Ok(purged)
+        })
+        .await
+    }
+}

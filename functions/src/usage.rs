@@ -1,0 +1,70 @@
+//! `last_used_at`, off the verification path: verifications note a use in
+//! memory; a background flush writes them in one batch, at most once a
+//! minute per key.
+
+use crate::store::Store;
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// A key's use is written at most once per this many seconds.
+pub const USE_RESOLUTION_SECONDS: i64 = 60;
+
+#[derive(Default)]
+pub struct UsageRecorder {
+    state: Mutex<UsageState>,
+}
+
+#[derive(Default)]
+struct UsageState {
+    /// Uses not yet written.
+    pending: HashMap<String, i64>,
+    /// When each recently used key was last written.
+    written: HashMap<String, i64>,
+}
+
+impl UsageRecorder {
+    /// Notes a successful verification. Cheap: one map look-up.
+    pub fn record(&self, key_id: &str, now: i64) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let due = state
+            .written
+            .get(key_id)
+            .is_none_or(|at| now - at >= USE_RESOLUTION_SECONDS);
+        if due {
+            state.pending.entry(key_id.to_owned()).or_insert(now);
+        }
+    }
+
+    /// Writes pending uses in one batch; returns how many keys it wrote.
+    pub async fn flush(&self, store: &dyn Store, now: i64) -> Result<usize, crate::store::StoreError> {
+        let batch: Vec<(String, i64)> = {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.written.retain(|_, at| now - *at < USE_RESOLUTION_SECONDS);
+            state.pending.drain().collect()
+        };
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let result = store.record_key_use(&batch).await;
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(()) => {
+                for (id, at) in &batch {
+                    state.written.insert(id.clone(), *at);
+                }
+                Ok(batch.len())
+            }
+            Err(e) => {
+                // Keep the uses for the next flush.
+                for (id, at) in batch {
+                    state.pending.entry(id).or_insert(at);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    pub fn pending(&self) -> usize {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).pending.len()
+    }
+}
