@@ -1,2 +1,1196 @@
-#[test]
-fn placeholder() {}
+//! The store conformance suite, written once against the `Store` trait and
+//! run against every store by `conformance_suite!` at the bottom.
+//!
+//! Two layers: the store's own contract (versioned conditional commits that
+//! apply all or nothing, ordering, cursors, usage, purge), and the service's
+//! rules that depend on it (limits under concurrency, one regenerate, one
+//! idempotent result, expiry derived from the clock, one read per verify).
+
+mod conformance {
+    use async_trait::async_trait;
+    use keyward::auth::Caller;
+    use keyward::clock::ManualClock;
+    use keyward::config::Config;
+    use keyward::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
+    use keyward::secret::Secret;
+    use keyward::service::{
+        CreateApplication, CreateKey, NoticePublisher, PageQuery, RegenerateKey, Service,
+        VerifyRequest,
+    };
+    use keyward::store::{CommitError, Page, Store, StoreError, StoreResult, Write};
+    use serde_json::Value;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use wasm_validator::{ApplicationStatus, OwnerStatus, StoredKeyStatus, VerdictCode};
+
+    pub const T0: i64 = 1_800_000_000;
+    const DAY: i64 = 86_400;
+
+    // ---- fixtures ----------------------------------------------------------
+
+    fn app(id: &str, account: &str) -> Application {
+        Application {
+            id: id.into(),
+            account: account.into(),
+            name: format!("app {id}"),
+            description: String::new(),
+            key_prefix: "kw".into(),
+            created_by: "alice".into(),
+            created_at: T0,
+            updated_at: T0,
+            status: ApplicationStatus::Active,
+            revoked_at: None,
+            owner_status: OwnerStatus::Active,
+            ttl: None,
+            version: 1,
+        }
+    }
+
+    fn key(id: &str, app: &str, account: &str, expires_at: i64) -> Key {
+        Key {
+            id: id.into(),
+            application_id: app.into(),
+            account: account.into(),
+            name: format!("key {id}"),
+            description: String::new(),
+            prefix: "kw".into(),
+            hash: "00".repeat(32),
+            scopes: vec!["sims:read".into()],
+            status: StoredKeyStatus::Active,
+            created_by: "alice".into(),
+            created_at: T0,
+            updated_at: T0,
+            expires_at,
+            revoked_at: None,
+            revoke_at: None,
+            replaced_by: None,
+            replaces: None,
+            last_used_at: None,
+            application_status: ApplicationStatus::Active,
+            owner_status: OwnerStatus::Active,
+            ttl: expires_at + 30 * DAY,
+            version: 1,
+        }
+    }
+
+    fn audit(id: &str, account: &str, at: i64) -> AuditEvent {
+        AuditEvent {
+            id: id.into(),
+            account: account.into(),
+            actor: "alice".into(),
+            action: "key.created".into(),
+            target_type: "key".into(),
+            target_id: id.into(),
+            at,
+            before: None,
+            after: Some(serde_json::json!({"n": id})),
+        }
+    }
+
+    fn notice(id: &str, account: &str, recipient: &str) -> Notice {
+        Notice {
+            id: id.into(),
+            account: account.into(),
+            recipient: recipient.into(),
+            key_id: "k".into(),
+            key_name: "n".into(),
+            application_id: "a".into(),
+            expires_at: T0 + DAY,
+            days_left: 1,
+            day: "2027-01-15".into(),
+            created_at: T0,
+        }
+    }
+
+    async fn commit(store: &dyn Store, writes: Vec<Write>) -> Result<(), CommitError> {
+        store.commit(writes).await
+    }
+
+    fn is_conflict(result: Result<(), CommitError>) -> bool {
+        matches!(result, Err(CommitError::Conflict))
+    }
+
+    // ---- the store's own contract -------------------------------------------
+
+    pub async fn new_items_are_written_and_read_back(store: Arc<dyn Store>) {
+        commit(
+            &*store,
+            vec![
+                Write::Application {
+                    item: app("app_1", "acct"),
+                    expected: None,
+                },
+                Write::Key {
+                    item: key("key_1", "app_1", "acct", T0 + DAY),
+                    expected: None,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+        let got = store.get_application("app_1").await.unwrap().unwrap();
+        assert_eq!(got, app("app_1", "acct"));
+        let got = store.get_key("key_1").await.unwrap().unwrap();
+        assert_eq!(got, key("key_1", "app_1", "acct", T0 + DAY));
+        assert!(store.get_application("app_2").await.unwrap().is_none());
+        assert!(store.get_key("key_2").await.unwrap().is_none());
+    }
+
+    pub async fn an_existing_item_cannot_be_created_again(store: Arc<dyn Store>) {
+        commit(
+            &*store,
+            vec![Write::Application {
+                item: app("app_1", "acct"),
+                expected: None,
+            }],
+        )
+        .await
+        .unwrap();
+        let mut other = app("app_1", "acct");
+        other.name = "impostor".into();
+        assert!(is_conflict(
+            commit(
+                &*store,
+                vec![Write::Application {
+                    item: other,
+                    expected: None
+                }]
+            )
+            .await
+        ));
+        assert_eq!(
+            store.get_application("app_1").await.unwrap().unwrap().name,
+            "app app_1"
+        );
+    }
+
+    pub async fn stale_versions_conflict_and_nothing_is_half_written(store: Arc<dyn Store>) {
+        commit(
+            &*store,
+            vec![
+                Write::Application {
+                    item: app("app_1", "acct"),
+                    expected: None,
+                },
+                Write::Key {
+                    item: key("key_1", "app_1", "acct", T0 + DAY),
+                    expected: None,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+        // A good write next to a stale one: neither may land.
+        let mut renamed = app("app_1", "acct");
+        renamed.name = "renamed".into();
+        renamed.version = 2;
+        let mut disabled = key("key_1", "app_1", "acct", T0 + DAY);
+        disabled.status = StoredKeyStatus::Disabled;
+        disabled.version = 6;
+        let result = commit(
+            &*store,
+            vec![
+                Write::Application {
+                    item: renamed.clone(),
+                    expected: Some(1),
+                },
+                Write::Key {
+                    item: disabled,
+                    expected: Some(5),
+                },
+                Write::Audit(audit("evt_1", "acct", T0)),
+            ],
+        )
+        .await;
+        assert!(is_conflict(result));
+        assert_eq!(
+            store.get_application("app_1").await.unwrap().unwrap().name,
+            "app app_1"
+        );
+        assert_eq!(
+            store.get_key("key_1").await.unwrap().unwrap().status,
+            StoredKeyStatus::Active
+        );
+        assert!(
+            store
+                .list_audit("acct", 10, None)
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        // The right version applies and bumps it.
+        commit(
+            &*store,
+            vec![Write::Application {
+                item: renamed,
+                expected: Some(1),
+            }],
+        )
+        .await
+        .unwrap();
+        let stored = store.get_application("app_1").await.unwrap().unwrap();
+        assert_eq!((stored.name.as_str(), stored.version), ("renamed", 2));
+        // Updating an item that does not exist conflicts too.
+        assert!(is_conflict(
+            commit(
+                &*store,
+                vec![Write::Application {
+                    item: app("app_9", "acct"),
+                    expected: Some(1)
+                }]
+            )
+            .await
+        ));
+    }
+
+    pub async fn account_guard_versions(store: Arc<dyn Store>) {
+        assert_eq!(store.account_guard("acct").await.unwrap(), 0);
+        commit(
+            &*store,
+            vec![Write::AccountGuard {
+                account: "acct".into(),
+                expected: 0,
+            }],
+        )
+        .await
+        .unwrap();
+        assert_eq!(store.account_guard("acct").await.unwrap(), 1);
+        assert!(is_conflict(
+            commit(
+                &*store,
+                vec![Write::AccountGuard {
+                    account: "acct".into(),
+                    expected: 0
+                }]
+            )
+            .await
+        ));
+        commit(
+            &*store,
+            vec![Write::AccountGuard {
+                account: "acct".into(),
+                expected: 1,
+            }],
+        )
+        .await
+        .unwrap();
+        assert_eq!(store.account_guard("acct").await.unwrap(), 2);
+        assert_eq!(store.account_guard("other").await.unwrap(), 0);
+    }
+
+    pub async fn lists_are_per_parent_and_oldest_first(store: Arc<dyn Store>) {
+        let mut writes = vec![
+            Write::Application {
+                item: app("app_a", "acct"),
+                expected: None,
+            },
+            Write::Application {
+                item: app("app_b", "acct"),
+                expected: None,
+            },
+            Write::Application {
+                item: app("app_x", "other"),
+                expected: None,
+            },
+        ];
+        for (i, (id, parent, account)) in [
+            ("k1", "app_a", "acct"),
+            ("k2", "app_b", "acct"),
+            ("k3", "app_a", "acct"),
+            ("k4", "app_x", "other"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut k = key(id, parent, account, T0 + DAY);
+            k.created_at = T0 + i as i64;
+            writes.push(Write::Key {
+                item: k,
+                expected: None,
+            });
+        }
+        commit(&*store, writes).await.unwrap();
+        let ids = |keys: Vec<Key>| keys.into_iter().map(|k| k.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(store.list_application_keys("app_a").await.unwrap()),
+            vec!["k1", "k3"]
+        );
+        assert_eq!(
+            ids(store.list_account_keys("acct").await.unwrap()),
+            vec!["k1", "k2", "k3"]
+        );
+        assert!(
+            store
+                .list_application_keys("app_none")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let apps: Vec<String> = store
+            .list_applications("acct")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        assert_eq!(apps, vec!["app_a", "app_b"]);
+    }
+
+    pub async fn keys_expiring_in_a_window(store: Arc<dyn Store>) {
+        commit(
+            &*store,
+            vec![
+                Write::Key {
+                    item: key("past", "a", "acct", T0 - 1),
+                    expected: None,
+                },
+                Write::Key {
+                    item: key("edge", "a", "acct", T0),
+                    expected: None,
+                },
+                Write::Key {
+                    item: key("soon", "a", "acct", T0 + DAY),
+                    expected: None,
+                },
+                Write::Key {
+                    item: key("end", "a", "acct", T0 + 14 * DAY),
+                    expected: None,
+                },
+                Write::Key {
+                    item: key("later", "a", "other", T0 + 15 * DAY),
+                    expected: None,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+        let mut ids: Vec<String> = store
+            .list_keys_expiring(T0, T0 + 14 * DAY)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| k.id)
+            .collect();
+        ids.sort();
+        assert_eq!(ids, vec!["end", "soon"]);
+    }
+
+    async fn collect_pages<T>(
+        mut fetch: impl AsyncFnMut(Option<String>) -> StoreResult<Page<T>>,
+    ) -> Vec<T> {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = fetch(cursor.clone()).await.unwrap();
+            all.extend(page.items);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return all,
+            }
+        }
+    }
+
+    pub async fn audit_pages_newest_first_per_account(store: Arc<dyn Store>) {
+        for i in 0..7 {
+            commit(
+                &*store,
+                vec![Write::Audit(audit(&format!("evt_{i}"), "acct", T0 + i))],
+            )
+            .await
+            .unwrap();
+        }
+        commit(&*store, vec![Write::Audit(audit("evt_other", "other", T0))])
+            .await
+            .unwrap();
+        let first = store.list_audit("acct", 3, None).await.unwrap();
+        assert_eq!(first.items.len(), 3);
+        assert_eq!(first.items[0].id, "evt_6");
+        assert!(first.next_cursor.is_some());
+        let all = collect_pages(async |c| store.list_audit("acct", 3, c.as_deref()).await).await;
+        let ids: Vec<String> = all.into_iter().map(|e| e.id).collect();
+        assert_eq!(
+            ids,
+            (0..7).rev().map(|i| format!("evt_{i}")).collect::<Vec<_>>()
+        );
+        assert!(matches!(
+            store.list_audit("acct", 3, Some("not a cursor")).await,
+            Err(StoreError::InvalidCursor)
+        ));
+    }
+
+    pub async fn notices_are_unique_per_id_and_per_recipient(store: Arc<dyn Store>) {
+        commit(
+            &*store,
+            vec![Write::Notice(notice("k1:2027-01-15", "acct", "alice"))],
+        )
+        .await
+        .unwrap();
+        assert!(is_conflict(
+            commit(
+                &*store,
+                vec![Write::Notice(notice("k1:2027-01-15", "acct", "alice"))]
+            )
+            .await
+        ));
+        for i in 0..4 {
+            commit(
+                &*store,
+                vec![Write::Notice(notice(
+                    &format!("k{i}:2027-01-16"),
+                    "acct",
+                    "alice",
+                ))],
+            )
+            .await
+            .unwrap();
+        }
+        commit(
+            &*store,
+            vec![Write::Notice(notice("kb:2027-01-16", "acct", "bob"))],
+        )
+        .await
+        .unwrap();
+        let all =
+            collect_pages(async |c| store.list_notices("acct", "alice", 2, c.as_deref()).await)
+                .await;
+        assert_eq!(all.len(), 5);
+        assert_eq!(all[0].id, "k3:2027-01-16", "newest first");
+        assert_eq!(
+            store
+                .list_notices("acct", "bob", 10, None)
+                .await
+                .unwrap()
+                .items
+                .len(),
+            1
+        );
+        assert!(
+            store
+                .list_notices("other", "alice", 10, None)
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+    }
+
+    pub async fn idempotency_records_are_unique_until_they_expire(store: Arc<dyn Store>) {
+        let record = |sealed: &str, expires_at| IdempotencyRecord {
+            id: "idem_1".into(),
+            account: "acct".into(),
+            fingerprint: "fp".into(),
+            sealed: sealed.into(),
+            expires_at,
+        };
+        commit(
+            &*store,
+            vec![Write::Idempotency {
+                record: record("first", T0 + DAY),
+                now: T0,
+            }],
+        )
+        .await
+        .unwrap();
+        assert!(is_conflict(
+            commit(
+                &*store,
+                vec![Write::Idempotency {
+                    record: record("second", T0 + 2 * DAY),
+                    now: T0 + 10
+                }]
+            )
+            .await
+        ));
+        assert_eq!(
+            store
+                .get_idempotency("idem_1")
+                .await
+                .unwrap()
+                .unwrap()
+                .sealed,
+            "first"
+        );
+        // Once expired, the id may be used again.
+        commit(
+            &*store,
+            vec![Write::Idempotency {
+                record: record("third", T0 + 3 * DAY),
+                now: T0 + DAY,
+            }],
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            store
+                .get_idempotency("idem_1")
+                .await
+                .unwrap()
+                .unwrap()
+                .sealed,
+            "third"
+        );
+        assert!(store.get_idempotency("idem_2").await.unwrap().is_none());
+    }
+
+    pub async fn key_use_is_recorded_without_bumping_the_version(store: Arc<dyn Store>) {
+        commit(
+            &*store,
+            vec![Write::Key {
+                item: key("k1", "a", "acct", T0 + DAY),
+                expected: None,
+            }],
+        )
+        .await
+        .unwrap();
+        store
+            .record_key_use(&[("k1".into(), T0 + 100), ("missing".into(), T0)])
+            .await
+            .unwrap();
+        store
+            .record_key_use(&[("k1".into(), T0 + 50)])
+            .await
+            .unwrap();
+        let stored = store.get_key("k1").await.unwrap().unwrap();
+        assert_eq!(
+            stored.last_used_at,
+            Some(T0 + 100),
+            "only newer uses move it"
+        );
+        assert_eq!(stored.version, 1);
+        // A lifecycle write with the version read before the use still
+        // commits, and does not erase the use.
+        let mut disabled = stored.clone();
+        disabled.status = StoredKeyStatus::Disabled;
+        commit(
+            &*store,
+            vec![Write::Key {
+                item: disabled,
+                expected: Some(1),
+            }],
+        )
+        .await
+        .unwrap();
+        let stored = store.get_key("k1").await.unwrap().unwrap();
+        assert_eq!(
+            (stored.status, stored.last_used_at),
+            (StoredKeyStatus::Disabled, Some(T0 + 100))
+        );
+    }
+
+    pub async fn offboarded_users_are_remembered(store: Arc<dyn Store>) {
+        assert!(!store.is_offboarded("acct", "bob").await.unwrap());
+        let write = || Write::OffboardedUser {
+            account: "acct".into(),
+            user_id: "bob".into(),
+            at: T0,
+        };
+        commit(&*store, vec![write()]).await.unwrap();
+        commit(&*store, vec![write()]).await.unwrap();
+        assert!(store.is_offboarded("acct", "bob").await.unwrap());
+        assert!(!store.is_offboarded("other", "bob").await.unwrap());
+    }
+
+    pub async fn purge_removes_only_what_is_past_its_time(store: Arc<dyn Store>) {
+        let mut old = key("old", "a", "acct", T0 - 40 * DAY);
+        old.ttl = T0 - 10 * DAY;
+        commit(
+            &*store,
+            vec![
+                Write::Key {
+                    item: old,
+                    expected: None,
+                },
+                Write::Key {
+                    item: key("live", "a", "acct", T0 + DAY),
+                    expected: None,
+                },
+            ],
+        )
+        .await
+        .unwrap();
+        assert!(store.purge_expired(T0).await.unwrap() >= 1);
+        assert!(store.get_key("old").await.unwrap().is_none());
+        assert!(store.get_key("live").await.unwrap().is_some());
+    }
+
+    // ---- the service's rules over the store ---------------------------------
+
+    struct CountingPublisher(AtomicUsize);
+
+    #[async_trait]
+    impl NoticePublisher for CountingPublisher {
+        async fn publish(&self, _: &Notice) -> Result<(), String> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    struct Harness {
+        service: Arc<Service>,
+        clock: Arc<ManualClock>,
+        published: Arc<CountingPublisher>,
+    }
+
+    fn harness(store: Arc<dyn Store>) -> Harness {
+        let clock = Arc::new(ManualClock::new(T0));
+        let published = Arc::new(CountingPublisher(AtomicUsize::new(0)));
+        let service = Arc::new(Service::new(
+            store,
+            Config::default(),
+            clock.clone(),
+            published.clone(),
+        ));
+        Harness {
+            service,
+            clock,
+            published,
+        }
+    }
+
+    fn admin(user: &str) -> Caller {
+        Caller {
+            user_id: user.into(),
+            account: "acct".into(),
+            permissions: keyward::auth::perm::ALL
+                .iter()
+                .map(|p| p.to_string())
+                .chain(["sims:*".into()])
+                .collect(),
+            mfa: false,
+        }
+    }
+
+    fn new_key(name: &str) -> CreateKey {
+        CreateKey {
+            name: name.into(),
+            description: String::new(),
+            scopes: vec!["sims:read".into()],
+            expires_at: None,
+        }
+    }
+
+    async fn create_app(h: &Harness, caller: &Caller) -> String {
+        let input = CreateApplication {
+            name: "billing".into(),
+            description: String::new(),
+            key_prefix: None,
+        };
+        let reply = h
+            .service
+            .create_application(caller, &input, None)
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 201);
+        reply.body["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn create_key(
+        h: &Harness,
+        caller: &Caller,
+        app: &str,
+        input: &CreateKey,
+    ) -> (String, Secret) {
+        let reply = h
+            .service
+            .create_key(caller, app, input, None)
+            .await
+            .unwrap();
+        assert_eq!(reply.status, 201);
+        (
+            reply.body["key"]["id"].as_str().unwrap().to_owned(),
+            Secret::new(reply.body["secret"].as_str().unwrap().to_owned()),
+        )
+    }
+
+    async fn verdict(h: &Harness, secret: &Secret) -> VerdictCode {
+        let request = VerifyRequest {
+            key: Secret::new(secret.expose().to_owned()),
+            scopes: vec![],
+        };
+        h.service.verify(&request).await.unwrap().code
+    }
+
+    pub async fn thirty_parallel_key_creates_leave_exactly_ten(store: Arc<dyn Store>) {
+        let h = harness(store.clone());
+        let alice = admin("alice");
+        let app = create_app(&h, &alice).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..30 {
+            let (service, alice, app) = (h.service.clone(), alice.clone(), app.clone());
+            tasks.spawn(async move {
+                service
+                    .create_key(&alice, &app, &new_key(&format!("k{i}")), None)
+                    .await
+            });
+        }
+        let (mut created, mut refused) = (0, 0);
+        while let Some(result) = tasks.join_next().await {
+            match result.unwrap() {
+                Ok(reply) => {
+                    assert_eq!(reply.status, 201);
+                    created += 1;
+                }
+                Err(e) => {
+                    assert_eq!(e.code(), "KEY_LIMIT_REACHED");
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!((created, refused), (10, 20));
+        assert_eq!(store.list_application_keys(&app).await.unwrap().len(), 10);
+    }
+
+    pub async fn thirty_parallel_application_creates_leave_exactly_ten(store: Arc<dyn Store>) {
+        let h = harness(store.clone());
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..30 {
+            let service = h.service.clone();
+            tasks.spawn(async move {
+                let input = CreateApplication {
+                    name: format!("app {i}"),
+                    description: String::new(),
+                    key_prefix: None,
+                };
+                service
+                    .create_application(&admin("alice"), &input, None)
+                    .await
+                    .map(|r| r.status)
+            });
+        }
+        let mut created = 0;
+        while let Some(result) = tasks.join_next().await {
+            match result.unwrap() {
+                Ok(status) => {
+                    assert_eq!(status, 201);
+                    created += 1;
+                }
+                Err(e) => assert_eq!(e.code(), "APPLICATION_LIMIT_REACHED"),
+            }
+        }
+        assert_eq!(created, 10);
+        assert_eq!(store.list_applications("acct").await.unwrap().len(), 10);
+    }
+
+    pub async fn expiry_is_derived_from_the_clock_on_every_read(store: Arc<dyn Store>) {
+        let h = harness(store);
+        let alice = admin("alice");
+        let app = create_app(&h, &alice).await;
+        let soon = CreateKey {
+            expires_at: Some(keyward::domain::rfc3339::format(T0 + 60)),
+            ..new_key("soon")
+        };
+        let (id, secret) = create_key(&h, &alice, &app, &soon).await;
+        for i in 0..9 {
+            create_key(&h, &alice, &app, &new_key(&format!("k{i}"))).await;
+        }
+        assert_eq!(verdict(&h, &secret).await, VerdictCode::Valid);
+        let err = h
+            .service
+            .create_key(&alice, &app, &new_key("eleventh"), None)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.code(), "KEY_LIMIT_REACHED");
+        h.clock.advance(60);
+        assert_eq!(verdict(&h, &secret).await, VerdictCode::Expired);
+        let view = h.service.get_key(&alice, &id).await.unwrap();
+        assert_eq!(serde_json::to_value(view.status).unwrap(), "expired");
+        // An expired key frees its slot, and can only be deleted.
+        create_key(&h, &alice, &app, &new_key("eleventh")).await;
+        for refused in [
+            h.service.enable_key(&alice, &id, None).await.err(),
+            h.service.disable_key(&alice, &id, None).await.err(),
+            h.service
+                .regenerate_key(&alice, &id, &RegenerateKey::default(), None)
+                .await
+                .err(),
+        ] {
+            assert_eq!(refused.map(|e| e.code()), Some("KEY_EXPIRED"));
+        }
+        assert_eq!(
+            h.service
+                .revoke_key(&alice, &id, None)
+                .await
+                .unwrap()
+                .status,
+            200
+        );
+        assert_eq!(verdict(&h, &secret).await, VerdictCode::Revoked);
+    }
+
+    pub async fn parallel_regenerates_make_exactly_one_new_key(store: Arc<dyn Store>) {
+        let h = harness(store.clone());
+        let alice = admin("alice");
+        let app = create_app(&h, &alice).await;
+        let (id, _) = create_key(&h, &alice, &app, &new_key("rotating")).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let (service, alice, id) = (h.service.clone(), alice.clone(), id.clone());
+            tasks.spawn(async move {
+                let input = RegenerateKey {
+                    expires_at: None,
+                    grace_seconds: Some(300),
+                };
+                service
+                    .regenerate_key(&alice, &id, &input, None)
+                    .await
+                    .map(|r| r.status)
+            });
+        }
+        let mut created = 0;
+        while let Some(result) = tasks.join_next().await {
+            match result.unwrap() {
+                Ok(status) => {
+                    assert_eq!(status, 201);
+                    created += 1;
+                }
+                Err(e) => assert_eq!(e.code(), "KEY_ALREADY_REGENERATED"),
+            }
+        }
+        assert_eq!(created, 1);
+        assert_eq!(store.list_application_keys(&app).await.unwrap().len(), 2);
+    }
+
+    pub async fn a_grace_period_ends_in_revocation(store: Arc<dyn Store>) {
+        let h = harness(store);
+        let alice = admin("alice");
+        let app = create_app(&h, &alice).await;
+        let (id, old) = create_key(&h, &alice, &app, &new_key("rotating")).await;
+        let input = RegenerateKey {
+            expires_at: None,
+            grace_seconds: Some(120),
+        };
+        let reply = h
+            .service
+            .regenerate_key(&alice, &id, &input, None)
+            .await
+            .unwrap();
+        let new = Secret::new(reply.body["secret"].as_str().unwrap().to_owned());
+        assert_eq!(reply.body["key"]["name"], "rotating");
+        assert_eq!(reply.body["key"]["replaces"], Value::String(id.clone()));
+        assert_eq!(verdict(&h, &old).await, VerdictCode::Valid);
+        assert_eq!(verdict(&h, &new).await, VerdictCode::Valid);
+        h.clock.advance(120);
+        assert_eq!(verdict(&h, &old).await, VerdictCode::Revoked);
+        assert_eq!(verdict(&h, &new).await, VerdictCode::Valid);
+        let page = h
+            .service
+            .list_keys(&alice, &app, &PageQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            page.items.len(),
+            1,
+            "the retired key is hidden once revoked"
+        );
+    }
+
+    pub async fn parallel_idempotent_retries_create_one_key(store: Arc<dyn Store>) {
+        use keyward::idempotency::{Idempotency, fingerprint};
+        let h = harness(store.clone());
+        let alice = admin("alice");
+        let app = create_app(&h, &alice).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let (service, alice, app) = (h.service.clone(), alice.clone(), app.clone());
+            tasks.spawn(async move {
+                let idem =
+                    Idempotency::new("retry-me", &alice, fingerprint("POST", "/x", b"{}")).unwrap();
+                let reply = service
+                    .create_key(&alice, &app, &new_key("once"), Some(&idem))
+                    .await
+                    .unwrap();
+                (
+                    reply.status,
+                    reply.body["key"]["id"].as_str().unwrap().to_owned(),
+                    reply.body["secret"].as_str().unwrap().to_owned(),
+                )
+            });
+        }
+        let mut answers = Vec::new();
+        while let Some(result) = tasks.join_next().await {
+            answers.push(result.unwrap());
+        }
+        answers.dedup();
+        assert_eq!(answers.len(), 1, "every retry got the same answer");
+        assert_eq!(answers[0].0, 201);
+        assert_eq!(store.list_application_keys(&app).await.unwrap().len(), 1);
+    }
+
+    pub async fn revoking_an_application_revokes_its_keys_atomically(store: Arc<dyn Store>) {
+        let h = harness(store.clone());
+        let alice = admin("alice");
+        let app = create_app(&h, &alice).await;
+        let (_, first) = create_key(&h, &alice, &app, &new_key("a")).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..8 {
+            let (service, alice, app) = (h.service.clone(), alice.clone(), app.clone());
+            tasks.spawn(async move {
+                service
+                    .create_key(&alice, &app, &new_key(&format!("k{i}")), None)
+                    .await
+                    .is_ok()
+            });
+        }
+        h.service
+            .revoke_application(&alice, &app, None)
+            .await
+            .unwrap();
+        while tasks.join_next().await.is_some() {}
+        // Whatever interleaving: no key of a revoked application works.
+        for k in store.list_application_keys(&app).await.unwrap() {
+            assert_eq!(k.application_status, ApplicationStatus::Revoked, "{k:?}");
+            assert_eq!(k.status, StoredKeyStatus::Revoked);
+        }
+        assert_eq!(verdict(&h, &first).await, VerdictCode::ApplicationRevoked);
+        let err = h
+            .service
+            .create_key(&alice, &app, &new_key("late"), None)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.code(), "APPLICATION_REVOKED");
+    }
+
+    pub async fn offboarding_stops_the_users_applications_and_keys(store: Arc<dyn Store>) {
+        let h = harness(store);
+        let (alice, bob) = (admin("alice"), admin("bob"));
+        let bobs_app = create_app(&h, &bob).await;
+        let alices_app = create_app(&h, &alice).await;
+        let (_, in_bobs_app) = create_key(&h, &alice, &bobs_app, &new_key("alice in bob's")).await;
+        let (_, bobs_key) = create_key(&h, &bob, &alices_app, &new_key("bob in alice's")).await;
+        let (_, alices_key) = create_key(&h, &alice, &alices_app, &new_key("alice's")).await;
+        let reply = h.service.offboard_user(&alice, "bob", None).await.unwrap();
+        assert_eq!(reply.body["keys"].as_array().unwrap().len(), 2);
+        assert_eq!(verdict(&h, &in_bobs_app).await, VerdictCode::OwnerDeleted);
+        assert_eq!(verdict(&h, &bobs_key).await, VerdictCode::OwnerDeleted);
+        assert_eq!(verdict(&h, &alices_key).await, VerdictCode::Valid);
+        let err = h
+            .service
+            .create_key(&bob, &alices_app, &new_key("again"), None)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.code(), "USER_OFFBOARDED");
+    }
+
+    pub async fn expiry_notices_once_per_key_and_day(store: Arc<dyn Store>) {
+        let h = harness(store.clone());
+        let alice = admin("alice");
+        let app = create_app(&h, &alice).await;
+        let in_days = |d: i64| CreateKey {
+            expires_at: Some(keyward::domain::rfc3339::format(T0 + d * DAY)),
+            ..new_key("k")
+        };
+        let (soon, _) = create_key(&h, &alice, &app, &in_days(3)).await;
+        create_key(&h, &alice, &app, &in_days(100)).await;
+        let first = h.service.notify_expiring().await.unwrap();
+        let second = h.service.notify_expiring().await.unwrap();
+        assert_eq!((first.sent, first.already_sent), (1, 0));
+        assert_eq!((second.sent, second.already_sent), (0, 1));
+        assert_eq!(h.published.0.load(Ordering::SeqCst), 1, "published once");
+        let notices = h
+            .service
+            .list_notifications(&alice, &PageQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(notices.items.len(), 1);
+        assert_eq!(notices.items[0].key_id, soon);
+        assert_eq!(notices.items[0].days_left, 3);
+        h.clock.advance(DAY);
+        assert_eq!(
+            h.service.notify_expiring().await.unwrap().sent,
+            1,
+            "a new day, a new notice"
+        );
+        assert_eq!(
+            store
+                .list_notices("acct", "alice", 10, None)
+                .await
+                .unwrap()
+                .items
+                .len(),
+            2
+        );
+    }
+
+    /// A store that counts calls, to prove verification's I/O.
+    struct Counting {
+        inner: Arc<dyn Store>,
+        reads: AtomicUsize,
+        writes: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Store for Counting {
+        async fn account_guard(&self, a: &str) -> StoreResult<u64> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.account_guard(a).await
+        }
+        async fn get_application(&self, id: &str) -> StoreResult<Option<Application>> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.get_application(id).await
+        }
+        async fn list_applications(&self, a: &str) -> StoreResult<Vec<Application>> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.list_applications(a).await
+        }
+        async fn get_key(&self, id: &str) -> StoreResult<Option<Key>> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.get_key(id).await
+        }
+        async fn list_application_keys(&self, id: &str) -> StoreResult<Vec<Key>> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.list_application_keys(id).await
+        }
+        async fn list_account_keys(&self, a: &str) -> StoreResult<Vec<Key>> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.list_account_keys(a).await
+        }
+        async fn list_keys_expiring(&self, from: i64, to: i64) -> StoreResult<Vec<Key>> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.list_keys_expiring(from, to).await
+        }
+        async fn get_idempotency(&self, id: &str) -> StoreResult<Option<IdempotencyRecord>> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.get_idempotency(id).await
+        }
+        async fn is_offboarded(&self, a: &str, u: &str) -> StoreResult<bool> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.is_offboarded(a, u).await
+        }
+        async fn list_audit(
+            &self,
+            a: &str,
+            l: usize,
+            c: Option<&str>,
+        ) -> StoreResult<Page<AuditEvent>> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.list_audit(a, l, c).await
+        }
+        async fn list_notices(
+            &self,
+            a: &str,
+            r: &str,
+            l: usize,
+            c: Option<&str>,
+        ) -> StoreResult<Page<Notice>> {
+            self.reads.fetch_add(1, Ordering::SeqCst);
+            self.inner.list_notices(a, r, l, c).await
+        }
+        async fn commit(&self, w: Vec<Write>) -> Result<(), CommitError> {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            self.inner.commit(w).await
+        }
+        async fn record_key_use(&self, u: &[(String, i64)]) -> StoreResult<()> {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            self.inner.record_key_use(u).await
+        }
+        async fn purge_expired(&self, now: i64) -> StoreResult<u64> {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            self.inner.purge_expired(now).await
+        }
+    }
+
+    pub async fn verification_reads_one_item_and_writes_nothing(store: Arc<dyn Store>) {
+        let counting = Arc::new(Counting {
+            inner: store,
+            reads: AtomicUsize::new(0),
+            writes: AtomicUsize::new(0),
+        });
+        let h = harness(counting.clone());
+        let alice = admin("alice");
+        let app = create_app(&h, &alice).await;
+        let (id, secret) = create_key(&h, &alice, &app, &new_key("hot")).await;
+        let (reads, writes) = (
+            counting.reads.load(Ordering::SeqCst),
+            counting.writes.load(Ordering::SeqCst),
+        );
+        for _ in 0..5 {
+            assert_eq!(verdict(&h, &secret).await, VerdictCode::Valid);
+        }
+        assert_eq!(
+            counting.reads.load(Ordering::SeqCst) - reads,
+            5,
+            "one read per verification"
+        );
+        assert_eq!(
+            counting.writes.load(Ordering::SeqCst) - writes,
+            0,
+            "no write on the answer's path"
+        );
+        // The use is written later, once, in a batch.
+        assert_eq!(h.service.flush_usage().await.unwrap(), 1);
+        assert_eq!(h.service.flush_usage().await.unwrap(), 0);
+        assert_eq!(verdict(&h, &secret).await, VerdictCode::Valid);
+        assert_eq!(
+            h.service.flush_usage().await.unwrap(),
+            0,
+            "at most once a minute per key"
+        );
+        h.clock.advance(60);
+        assert_eq!(verdict(&h, &secret).await, VerdictCode::Valid);
+        assert_eq!(h.service.flush_usage().await.unwrap(), 1);
+        let view = h.service.get_key(&alice, &id).await.unwrap();
+        assert_eq!(view.last_used_at, Some(T0 + 60));
+    }
+}
+
+/// Instantiates every conformance case against one store. `$make` is an
+/// async expression giving `(Arc<dyn Store>, guard)`; the guard lives as long
+/// as the test (a temporary folder, a server).
+macro_rules! conformance_suite {
+    ($store:ident, $make:expr, [$($case:ident),* $(,)?]) => {
+        mod $store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let (store, _guard) = $make.await;
+                    super::conformance::$case(store).await;
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! every_case {
+    ($store:ident, $make:expr) => {
+        conformance_suite!(
+            $store,
+            $make,
+            [
+                new_items_are_written_and_read_back,
+                an_existing_item_cannot_be_created_again,
+                stale_versions_conflict_and_nothing_is_half_written,
+                account_guard_versions,
+                lists_are_per_parent_and_oldest_first,
+                keys_expiring_in_a_window,
+                audit_pages_newest_first_per_account,
+                notices_are_unique_per_id_and_per_recipient,
+                idempotency_records_are_unique_until_they_expire,
+                key_use_is_recorded_without_bumping_the_version,
+                offboarded_users_are_remembered,
+                purge_removes_only_what_is_past_its_time,
+                thirty_parallel_key_creates_leave_exactly_ten,
+                thirty_parallel_application_creates_leave_exactly_ten,
+                expiry_is_derived_from_the_clock_on_every_read,
+                parallel_regenerates_make_exactly_one_new_key,
+                a_grace_period_ends_in_revocation,
+                parallel_idempotent_retries_create_one_key,
+                revoking_an_application_revokes_its_keys_atomically,
+                offboarding_stops_the_users_applications_and_keys,
+                expiry_notices_once_per_key_and_day,
+                verification_reads_one_item_and_writes_nothing,
+            ]
+        );
+    };
+}
+
+async fn sqlite_store() -> (std::sync::Arc<dyn keyward::store::Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = keyward::store::sqlite::SqliteStore::open(&dir.path().join("keyward.db")).unwrap();
+    (std::sync::Arc::new(store), dir)
+}
+
+every_case!(sqlite, super::sqlite_store());

@@ -5,8 +5,8 @@
 //! reads the claims from the request context; locally [`JwtVerifier`]
 //! verifies the same token. Both end in [`Caller::from_claims`].
 
-use crate::error::ApiError;
 use crate::domain::Application;
+use crate::error::ApiError;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, jwk::JwkSet};
 use serde_json::{Map, Value};
 use wasm_validator::granted_by;
@@ -56,7 +56,9 @@ impl Caller {
         let text = |name: &str| match claims.get(name) {
             Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 256 => Ok(s.clone()),
             Some(Value::Number(n)) => Ok(n.to_string()),
-            _ => Err(ApiError::TokenInvalid(format!("the token has no usable {name:?} claim"))),
+            _ => Err(ApiError::TokenInvalid(format!(
+                "the token has no usable {name:?} claim"
+            ))),
         };
         let user_id = text("sub")?;
         let account = text(account_claim)?;
@@ -113,7 +115,9 @@ impl Caller {
         {
             Ok(())
         } else {
-            Err(ApiError::PermissionDenied(format!("{any} (or {action}:own on your own applications)")))
+            Err(ApiError::PermissionDenied(format!(
+                "{any} (or {action}:own on your own applications)"
+            )))
         }
     }
 
@@ -175,7 +179,11 @@ impl JwtVerifier {
         })
     }
 
-    pub fn with_issuer_and_audience(mut self, issuer: Option<String>, audience: Option<String>) -> Self {
+    pub fn with_issuer_and_audience(
+        mut self,
+        issuer: Option<String>,
+        audience: Option<String>,
+    ) -> Self {
         self.issuer = issuer;
         self.audience = audience;
         self
@@ -185,13 +193,16 @@ impl JwtVerifier {
     /// issuer and audience. Returns the claims.
     pub fn verify(&self, token: &str) -> Result<Map<String, Value>, ApiError> {
         use jsonwebtoken::errors::ErrorKind;
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| ApiError::TokenInvalid("not a well-formed JWT with a supported alg".into()))?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            ApiError::TokenInvalid("not a well-formed JWT with a supported alg".into())
+        })?;
         let (_, key, alg) = self
             .keys
             .iter()
             .find(|(kid, _, alg)| *alg == header.alg && (kid.is_none() || *kid == header.kid))
-            .ok_or_else(|| ApiError::TokenInvalid(format!("alg {:?} or kid is not accepted", header.alg)))?;
+            .ok_or_else(|| {
+                ApiError::TokenInvalid(format!("alg {:?} or kid is not accepted", header.alg))
+            })?;
         let mut validation = Validation::new(*alg);
         validation.leeway = 30;
         validation.set_required_spec_claims(&["exp", "sub"]);
@@ -209,7 +220,9 @@ impl JwtVerifier {
                 ErrorKind::InvalidSignature => ApiError::TokenInvalid("bad signature".into()),
                 ErrorKind::InvalidAudience => ApiError::TokenInvalid("wrong audience".into()),
                 ErrorKind::InvalidIssuer => ApiError::TokenInvalid("wrong issuer".into()),
-                ErrorKind::MissingRequiredClaim(c) => ApiError::TokenInvalid(format!("missing claim {c}")),
+                ErrorKind::MissingRequiredClaim(c) => {
+                    ApiError::TokenInvalid(format!("missing claim {c}"))
+                }
                 _ => ApiError::TokenInvalid("the token could not be verified".into()),
             })
     }
@@ -232,12 +245,20 @@ pub fn issue_token(secret: &[u8], request: &TokenRequest<'_>) -> Result<String, 
     claims.insert("sub".into(), request.sub.into());
     claims.insert(request.account_claim.into(), request.account.into());
     claims.insert("permissions".into(), request.permissions.join(" ").into());
-    let amr: Vec<Value> = if request.mfa { vec!["pwd".into(), "mfa".into()] } else { vec!["pwd".into()] };
+    let amr: Vec<Value> = if request.mfa {
+        vec!["pwd".into(), "mfa".into()]
+    } else {
+        vec!["pwd".into()]
+    };
     claims.insert("amr".into(), amr.into());
     claims.insert("iat".into(), request.now.into());
     claims.insert("exp".into(), (request.now + request.ttl_seconds).into());
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret))
-        .map_err(|e| e.to_string())
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(secret),
+    )
+    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -269,7 +290,11 @@ mod tests {
         assert!(Caller::from_claims(&claims(json!({"sub": "u1"})), "account").is_err());
         assert!(Caller::from_claims(&claims(json!({"account": "a"})), "account").is_err());
         assert!(
-            Caller::from_claims(&claims(json!({"sub": "u", "account": "a", "permissions": 5})), "account").is_err()
+            Caller::from_claims(
+                &claims(json!({"sub": "u", "account": "a", "permissions": 5})),
+                "account"
+            )
+            .is_err()
         );
     }
 
@@ -296,11 +321,31 @@ mod tests {
             permissions: perms.iter().map(|s| s.to_string()).collect(),
             mfa: false,
         };
-        assert!(caller("owner", &["keys:view:own"]).require_on("keys:view", &app).is_ok());
-        assert!(caller("other", &["keys:view:own"]).require_on("keys:view", &app).is_err());
-        assert!(caller("other", &["keys:view:any"]).require_on("keys:view", &app).is_ok());
-        assert!(caller("other", &["keys:*"]).require_on("keys:view", &app).is_ok());
-        assert!(caller("owner", &["keys:create:own"]).require_on("keys:view", &app).is_err());
+        assert!(
+            caller("owner", &["keys:view:own"])
+                .require_on("keys:view", &app)
+                .is_ok()
+        );
+        assert!(
+            caller("other", &["keys:view:own"])
+                .require_on("keys:view", &app)
+                .is_err()
+        );
+        assert!(
+            caller("other", &["keys:view:any"])
+                .require_on("keys:view", &app)
+                .is_ok()
+        );
+        assert!(
+            caller("other", &["keys:*"])
+                .require_on("keys:view", &app)
+                .is_ok()
+        );
+        assert!(
+            caller("owner", &["keys:create:own"])
+                .require_on("keys:view", &app)
+                .is_err()
+        );
     }
 
     #[test]
@@ -325,18 +370,32 @@ mod tests {
 
         let wrong = issue_token(b"another secret, also 32 bytes!!!", &request).unwrap();
         assert_eq!(verifier.verify(&wrong).unwrap_err().code(), "TOKEN_INVALID");
-        let expired = issue_token(secret, &TokenRequest { now: now - 7200, ..request }).unwrap();
-        assert_eq!(verifier.verify(&expired).unwrap_err().code(), "TOKEN_EXPIRED");
+        let expired = issue_token(
+            secret,
+            &TokenRequest {
+                now: now - 7200,
+                ..request
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            verifier.verify(&expired).unwrap_err().code(),
+            "TOKEN_EXPIRED"
+        );
 
         // alg: none, with the same claims and no signature.
         use base64::Engine;
-        let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let b64 =
+            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
         let none = format!(
             "{}.{}.",
             b64(&json!({"alg": "none", "typ": "JWT"})),
             b64(&json!({"sub": "u1", "account": "a1", "exp": now + 3600}))
         );
         assert_eq!(verifier.verify(&none).unwrap_err().code(), "TOKEN_INVALID");
-        assert_eq!(verifier.verify("garbage").unwrap_err().code(), "TOKEN_INVALID");
+        assert_eq!(
+            verifier.verify("garbage").unwrap_err().code(),
+            "TOKEN_INVALID"
+        );
     }
 }

@@ -60,8 +60,8 @@ impl Config {
             #[command(flatten)]
             config: Config,
         }
-        let parsed = <EnvOnly as clap::Parser>::try_parse_from(["keyward"])
-            .map_err(|e| e.to_string())?;
+        let parsed =
+            <EnvOnly as clap::Parser>::try_parse_from(["keyward"]).map_err(|e| e.to_string())?;
         parsed.config.validate()?;
         Ok(parsed.config)
     }

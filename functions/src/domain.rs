@@ -312,7 +312,9 @@ pub fn validate_name(name: &str) -> Result<String, ApiError> {
         )));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(ApiError::InvalidName("name must not contain control characters".into()));
+        return Err(ApiError::InvalidName(
+            "name must not contain control characters".into(),
+        ));
     }
     Ok(trimmed.to_owned())
 }
@@ -377,17 +379,26 @@ mod tests {
         assert!(validate_name("").is_err());
         assert!(validate_name("   ").is_err());
         assert!(validate_name(&"é".repeat(64)).is_ok());
-        assert_eq!(validate_name(&"a".repeat(65)).unwrap_err().code(), "INVALID_NAME");
+        assert_eq!(
+            validate_name(&"a".repeat(65)).unwrap_err().code(),
+            "INVALID_NAME"
+        );
         assert!(validate_name("a\u{0}b").is_err());
         assert!(validate_description(&"d".repeat(512)).is_ok());
-        assert_eq!(validate_description(&"d".repeat(513)).unwrap_err().code(), "INVALID_DESCRIPTION");
+        assert_eq!(
+            validate_description(&"d".repeat(513)).unwrap_err().code(),
+            "INVALID_DESCRIPTION"
+        );
     }
 
     #[test]
     fn scopes_are_checked_sorted_and_deduplicated() {
         let scopes = validate_scopes(&["b:x".into(), "a:y".into(), "b:x".into()]).unwrap();
         assert_eq!(scopes, vec!["a:y", "b:x"]);
-        assert_eq!(validate_scopes(&["Bad".into()]).unwrap_err().code(), "INVALID_SCOPE");
+        assert_eq!(
+            validate_scopes(&["Bad".into()]).unwrap_err().code(),
+            "INVALID_SCOPE"
+        );
         let many: Vec<String> = (0..65).map(|i| format!("s{i}")).collect();
         assert!(validate_scopes(&many).is_err());
     }
@@ -395,16 +406,37 @@ mod tests {
     #[test]
     fn expiry_bounds() {
         let now = 1_800_000_000;
-        assert_eq!(resolve_expiry(None, now, 365, 730).unwrap(), now + 365 * 86_400);
+        assert_eq!(
+            resolve_expiry(None, now, 365, 730).unwrap(),
+            now + 365 * 86_400
+        );
         let past = rfc3339::format(now - 1);
-        assert_eq!(resolve_expiry(Some(&past), now, 365, 730).unwrap_err().code(), "EXPIRES_AT_IN_PAST");
+        assert_eq!(
+            resolve_expiry(Some(&past), now, 365, 730)
+                .unwrap_err()
+                .code(),
+            "EXPIRES_AT_IN_PAST"
+        );
         let exact_now = rfc3339::format(now);
         assert!(resolve_expiry(Some(&exact_now), now, 365, 730).is_err());
         let far = rfc3339::format(now + 731 * 86_400);
-        assert_eq!(resolve_expiry(Some(&far), now, 365, 730).unwrap_err().code(), "EXPIRES_AT_TOO_FAR");
+        assert_eq!(
+            resolve_expiry(Some(&far), now, 365, 730)
+                .unwrap_err()
+                .code(),
+            "EXPIRES_AT_TOO_FAR"
+        );
         let max = rfc3339::format(now + 730 * 86_400);
-        assert_eq!(resolve_expiry(Some(&max), now, 365, 730).unwrap(), now + 730 * 86_400);
-        assert_eq!(resolve_expiry(Some("tomorrow"), now, 365, 730).unwrap_err().code(), "INVALID_EXPIRES_AT");
+        assert_eq!(
+            resolve_expiry(Some(&max), now, 365, 730).unwrap(),
+            now + 730 * 86_400
+        );
+        assert_eq!(
+            resolve_expiry(Some("tomorrow"), now, 365, 730)
+                .unwrap_err()
+                .code(),
+            "INVALID_EXPIRES_AT"
+        );
         let earlier = 1_790_000_000;
         assert_eq!(
             resolve_expiry(Some("2027-01-15T10:00:00+02:00"), earlier, 365, 730).unwrap(),

@@ -74,7 +74,9 @@ pub enum ApiError {
     InvalidDescription,
     #[error("key_prefix must match [a-z][a-z0-9]{{0,15}}")]
     InvalidPrefix,
-    #[error("invalid scope {0:?}: scopes match [a-z0-9_.-]+(:[a-z0-9_.*-]+)* and are at most 128 characters, at most 64 of them")]
+    #[error(
+        "invalid scope {0:?}: scopes match [a-z0-9_.-]+(:[a-z0-9_.*-]+)* and are at most 128 characters, at most 64 of them"
+    )]
     InvalidScope(String),
     #[error("you cannot grant the scope {0:?}: your permissions do not include it")]
     ScopeNotHeld(String),
@@ -106,10 +108,15 @@ impl ApiError {
             PermissionDenied(_) | MfaRequired | UserOffboarded => StatusCode::FORBIDDEN,
             ApplicationNotFound | KeyNotFound | RouteNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApplicationLimitReached(_) | KeyLimitReached(_) | ApplicationRevoked | OwnerDeleted
-            | KeyRevoked | KeyExpired | KeyDisabled | KeyAlreadyRegenerated | Conflict => {
-                StatusCode::CONFLICT
-            }
+            ApplicationLimitReached(_)
+            | KeyLimitReached(_)
+            | ApplicationRevoked
+            | OwnerDeleted
+            | KeyRevoked
+            | KeyExpired
+            | KeyDisabled
+            | KeyAlreadyRegenerated
+            | Conflict => StatusCode::CONFLICT,
             PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             InvalidBody(_) | InvalidName(_) | InvalidDescription | InvalidPrefix
@@ -179,7 +186,10 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let status = self.status();
         Problem {
-            r#type: format!("urn:keyward:problem:{}", self.code().to_ascii_lowercase().replace('_', "-")),
+            r#type: format!(
+                "urn:keyward:problem:{}",
+                self.code().to_ascii_lowercase().replace('_', "-")
+            ),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail: self.detail(),
@@ -201,7 +211,9 @@ pub struct Problem {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
-            ApiError::Internal(cause) => tracing::error!(code = self.code(), %cause, "internal error"),
+            ApiError::Internal(cause) => {
+                tracing::error!(code = self.code(), %cause, "internal error")
+            }
             ApiError::StoreUnavailable(cause) => {
                 tracing::error!(code = self.code(), %cause, "store unavailable")
             }

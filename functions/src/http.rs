@@ -12,10 +12,12 @@ use crate::service::{
     CreateApplication, CreateKey, PageQuery, RegenerateKey, Service, UpdateFields, VerifyRequest,
 };
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Path, Query, Request, State};
-use axum::middleware::{self, Next};
+use axum::extract::{
+    DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Path, Query, Request, State,
+};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post};
 use axum::{Json, Router};
@@ -65,7 +67,10 @@ pub struct AppState {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         state.auth.authenticate(parts)
     }
 }
@@ -111,7 +116,11 @@ impl<S: Send + Sync> FromRequestParts<S> for MutationContext {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let idempotency_key = match parts.headers.get(idempotency::HEADER) {
             None => None,
-            Some(v) => Some(v.to_str().map_err(|_| ApiError::InvalidIdempotencyKey)?.to_owned()),
+            Some(v) => Some(
+                v.to_str()
+                    .map_err(|_| ApiError::InvalidIdempotencyKey)?
+                    .to_owned(),
+            ),
         };
         Ok(MutationContext {
             method: parts.method.clone(),
@@ -148,7 +157,8 @@ async fn read_body(req: Request) -> Result<(Bytes, bool), ApiError> {
         .and_then(|v| v.split(';').next())
         .map(|mime| {
             let mime = mime.trim().to_ascii_lowercase();
-            mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
         });
     let bytes = Bytes::from_request(req, &()).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -193,7 +203,11 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalB
 
     async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
         let (raw, _) = read_body(req).await?;
-        let value = if raw.is_empty() { T::default() } else { parse_json(&raw)? };
+        let value = if raw.is_empty() {
+            T::default()
+        } else {
+            parse_json(&raw)?
+        };
         Ok(OptionalBody(JsonBody { value, raw }))
     }
 }
@@ -220,14 +234,24 @@ async fn create_application(
     body: JsonBody<CreateApplication>,
 ) -> Answer<Reply> {
     let idem = ctx.idempotency(&caller, &body.raw)?;
-    s.service.create_application(&caller, &body.value, idem.as_ref()).await
+    s.service
+        .create_application(&caller, &body.value, idem.as_ref())
+        .await
 }
 
-async fn list_applications(State(s): State<AppState>, caller: Caller, Paging(q): Paging) -> Answer<impl IntoResponse> {
+async fn list_applications(
+    State(s): State<AppState>,
+    caller: Caller,
+    Paging(q): Paging,
+) -> Answer<impl IntoResponse> {
     Ok(Json(s.service.list_applications(&caller, &q).await?))
 }
 
-async fn get_application(State(s): State<AppState>, caller: Caller, Id(id): Id) -> Answer<impl IntoResponse> {
+async fn get_application(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Answer<impl IntoResponse> {
     Ok(Json(s.service.get_application(&caller, &id).await?))
 }
 
@@ -237,7 +261,9 @@ async fn update_application(
     Id(id): Id,
     body: JsonBody<UpdateFields>,
 ) -> Answer<Reply> {
-    s.service.update_application(&caller, &id, &body.value).await
+    s.service
+        .update_application(&caller, &id, &body.value)
+        .await
 }
 
 async fn revoke_application(
@@ -248,7 +274,9 @@ async fn revoke_application(
     OptionalBody(body): OptionalBody<EmptyBody>,
 ) -> Answer<Reply> {
     let idem = ctx.idempotency(&caller, &body.raw)?;
-    s.service.revoke_application(&caller, &id, idem.as_ref()).await
+    s.service
+        .revoke_application(&caller, &id, idem.as_ref())
+        .await
 }
 
 async fn create_key(
@@ -259,18 +287,34 @@ async fn create_key(
     body: JsonBody<CreateKey>,
 ) -> Answer<Reply> {
     let idem = ctx.idempotency(&caller, &body.raw)?;
-    s.service.create_key(&caller, &id, &body.value, idem.as_ref()).await
+    s.service
+        .create_key(&caller, &id, &body.value, idem.as_ref())
+        .await
 }
 
-async fn list_keys(State(s): State<AppState>, caller: Caller, Id(id): Id, Paging(q): Paging) -> Answer<impl IntoResponse> {
+async fn list_keys(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    Paging(q): Paging,
+) -> Answer<impl IntoResponse> {
     Ok(Json(s.service.list_keys(&caller, &id, &q).await?))
 }
 
-async fn get_key(State(s): State<AppState>, caller: Caller, Id(id): Id) -> Answer<impl IntoResponse> {
+async fn get_key(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Answer<impl IntoResponse> {
     Ok(Json(s.service.get_key(&caller, &id).await?))
 }
 
-async fn update_key(State(s): State<AppState>, caller: Caller, Id(id): Id, body: JsonBody<UpdateFields>) -> Answer<Reply> {
+async fn update_key(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    body: JsonBody<UpdateFields>,
+) -> Answer<Reply> {
     s.service.update_key(&caller, &id, &body.value).await
 }
 
@@ -309,7 +353,9 @@ async fn regenerate_key(
     OptionalBody(body): OptionalBody<RegenerateKey>,
 ) -> Answer<Reply> {
     let idem = ctx.idempotency(&caller, &body.raw)?;
-    s.service.regenerate_key(&caller, &id, &body.value, idem.as_ref()).await
+    s.service
+        .regenerate_key(&caller, &id, &body.value, idem.as_ref())
+        .await
 }
 
 async fn revoke_key(
@@ -323,23 +369,43 @@ async fn revoke_key(
     s.service.revoke_key(&caller, &id, idem.as_ref()).await
 }
 
-async fn get_key_record(State(s): State<AppState>, caller: Caller, Id(id): Id) -> Answer<impl IntoResponse> {
+async fn get_key_record(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Answer<impl IntoResponse> {
     Ok(Json(s.service.get_key_record(&caller, &id).await?))
 }
 
-async fn verify_key(State(s): State<AppState>, body: JsonBody<VerifyRequest>) -> Answer<impl IntoResponse> {
+async fn verify_key(
+    State(s): State<AppState>,
+    body: JsonBody<VerifyRequest>,
+) -> Answer<impl IntoResponse> {
     Ok(Json(s.service.verify(&body.value).await?))
 }
 
-async fn list_notifications(State(s): State<AppState>, caller: Caller, Paging(q): Paging) -> Answer<impl IntoResponse> {
+async fn list_notifications(
+    State(s): State<AppState>,
+    caller: Caller,
+    Paging(q): Paging,
+) -> Answer<impl IntoResponse> {
     Ok(Json(s.service.list_notifications(&caller, &q).await?))
 }
 
-async fn list_audit(State(s): State<AppState>, caller: Caller, Paging(q): Paging) -> Answer<impl IntoResponse> {
+async fn list_audit(
+    State(s): State<AppState>,
+    caller: Caller,
+    Paging(q): Paging,
+) -> Answer<impl IntoResponse> {
     Ok(Json(s.service.list_audit(&caller, &q).await?))
 }
 
-async fn offboard_user(State(s): State<AppState>, caller: Caller, Id(id): Id, ctx: MutationContext) -> Answer<Reply> {
+async fn offboard_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ctx: MutationContext,
+) -> Answer<Reply> {
     let idem = ctx.idempotency(&caller, b"")?;
     s.service.offboard_user(&caller, &id, idem.as_ref()).await
 }
@@ -382,7 +448,12 @@ pub struct Route {
     handler: MethodRouter<AppState>,
 }
 
-fn route(method: Method, path: &'static str, function: &'static str, handler: MethodRouter<AppState>) -> Route {
+fn route(
+    method: Method,
+    path: &'static str,
+    function: &'static str,
+    handler: MethodRouter<AppState>,
+) -> Route {
     Route {
         method,
         path,
@@ -396,25 +467,85 @@ pub fn routes() -> Vec<Route> {
     use Method as M;
     vec![
         route(M::GET, "/healthz", "healthz", get(healthz)),
-        route(M::POST, "/applications", "create-application", post(create_application)),
-        route(M::GET, "/applications", "list-applications", get(list_applications)),
-        route(M::GET, "/applications/{id}", "get-application", get(get_application)),
-        route(M::PATCH, "/applications/{id}", "update-application", patch(update_application)),
-        route(M::POST, "/applications/{id}/revoke", "revoke-application", post(revoke_application)),
-        route(M::POST, "/applications/{id}/keys", "create-key", post(create_key)),
-        route(M::GET, "/applications/{id}/keys", "list-keys", get(list_keys)),
+        route(
+            M::POST,
+            "/applications",
+            "create-application",
+            post(create_application),
+        ),
+        route(
+            M::GET,
+            "/applications",
+            "list-applications",
+            get(list_applications),
+        ),
+        route(
+            M::GET,
+            "/applications/{id}",
+            "get-application",
+            get(get_application),
+        ),
+        route(
+            M::PATCH,
+            "/applications/{id}",
+            "update-application",
+            patch(update_application),
+        ),
+        route(
+            M::POST,
+            "/applications/{id}/revoke",
+            "revoke-application",
+            post(revoke_application),
+        ),
+        route(
+            M::POST,
+            "/applications/{id}/keys",
+            "create-key",
+            post(create_key),
+        ),
+        route(
+            M::GET,
+            "/applications/{id}/keys",
+            "list-keys",
+            get(list_keys),
+        ),
         route(M::GET, "/keys/{id}", "get-key", get(get_key)),
         route(M::PATCH, "/keys/{id}", "update-key", patch(update_key)),
-        route(M::POST, "/keys/{id}/disable", "disable-key", post(disable_key)),
+        route(
+            M::POST,
+            "/keys/{id}/disable",
+            "disable-key",
+            post(disable_key),
+        ),
         route(M::POST, "/keys/{id}/enable", "enable-key", post(enable_key)),
-        route(M::POST, "/keys/{id}/regenerate", "regenerate-key", post(regenerate_key)),
+        route(
+            M::POST,
+            "/keys/{id}/regenerate",
+            "regenerate-key",
+            post(regenerate_key),
+        ),
         route(M::POST, "/keys/{id}/revoke", "revoke-key", post(revoke_key)),
         route(M::DELETE, "/keys/{id}", "revoke-key", delete(revoke_key)),
-        route(M::GET, "/keys/{id}/record", "get-key-record", get(get_key_record)),
+        route(
+            M::GET,
+            "/keys/{id}/record",
+            "get-key-record",
+            get(get_key_record),
+        ),
         route(M::POST, "/verify", "verify-key", post(verify_key)),
-        route(M::GET, "/notifications", "list-notifications", get(list_notifications)),
+        route(
+            M::GET,
+            "/notifications",
+            "list-notifications",
+            get(list_notifications),
+        ),
         route(M::GET, "/audit", "list-audit", get(list_audit)),
-        route(M::DELETE, "/users/{id}", "offboard-user", delete(offboard_user)),
+        route(
+            M::DELETE,
+            "/users/{id}",
+            "offboard-user",
+            delete(offboard_user),
+        ),
     ]
 }
 

@@ -53,7 +53,8 @@ pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
 
 impl Idempotency {
     pub fn new(header: &str, caller: &Caller, fingerprint: String) -> Result<Self, ApiError> {
-        if header.is_empty() || header.len() > 255 || !header.bytes().all(|b| b.is_ascii_graphic()) {
+        if header.is_empty() || header.len() > 255 || !header.bytes().all(|b| b.is_ascii_graphic())
+        {
             return Err(ApiError::InvalidIdempotencyKey);
         }
         let scope = format!("{}\u{0}{}", caller.account, caller.user_id);
@@ -82,8 +83,15 @@ impl Idempotency {
         ChaCha20Poly1305::new(self.cipher_key.as_ref().into())
     }
 
-    pub fn seal(&self, reply: &Reply, nonce: [u8; 12], expires_at: i64) -> Result<IdempotencyRecord, ApiError> {
-        let plain = Zeroizing::new(serde_json::to_vec(reply).map_err(|e| ApiError::Internal(e.to_string()))?);
+    pub fn seal(
+        &self,
+        reply: &Reply,
+        nonce: [u8; 12],
+        expires_at: i64,
+    ) -> Result<IdempotencyRecord, ApiError> {
+        let plain = Zeroizing::new(
+            serde_json::to_vec(reply).map_err(|e| ApiError::Internal(e.to_string()))?,
+        );
         let sealed = self
             .cipher()
             .encrypt(
@@ -126,7 +134,9 @@ impl Idempotency {
                         aad: self.record_id.as_bytes(),
                     },
                 )
-                .map_err(|_| ApiError::Internal("idempotency record failed authentication".into()))?,
+                .map_err(|_| {
+                    ApiError::Internal("idempotency record failed authentication".into())
+                })?,
         );
         serde_json::from_slice(&plain).map_err(|e| ApiError::Internal(e.to_string()))
     }
@@ -160,8 +170,12 @@ mod tests {
         assert_eq!(opened.status, 201);
         assert_eq!(opened.body["secret"], "kw_supersecret");
 
-        let other_body = Idempotency::new("retry-1", &caller("u1"), fingerprint("POST", "/x", b"{1}")).unwrap();
-        assert_eq!(other_body.open(&record).err().map(|e| e.code()), Some("IDEMPOTENCY_KEY_REUSED"));
+        let other_body =
+            Idempotency::new("retry-1", &caller("u1"), fingerprint("POST", "/x", b"{1}")).unwrap();
+        assert_eq!(
+            other_body.open(&record).err().map(|e| e.code()),
+            Some("IDEMPOTENCY_KEY_REUSED")
+        );
         // Another user's same header value finds another record id and
         // cannot open this one.
         let other_user = Idempotency::new("retry-1", &caller("u2"), fp).unwrap();

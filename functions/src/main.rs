@@ -18,7 +18,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(name = "keyward", version, about = "keyward: API keys for platform teams")]
+#[command(
+    name = "keyward",
+    version,
+    about = "keyward: API keys for platform teams"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -97,8 +101,13 @@ struct NotifyArgs {
 }
 
 fn parse_duration(text: &str) -> Result<i64, String> {
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let n: i64 = number.parse().map_err(|_| format!("{text:?} is not a duration like 30m, 1h or 7d"))?;
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30m, 1h or 7d"))?;
     let seconds = match unit {
         "s" | "" => n,
         "m" => n * 60,
@@ -129,10 +138,14 @@ fn jwt_secret(data: &Path) -> Result<(Vec<u8>, bool), String> {
     }
     std::fs::create_dir_all(data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
     let mut bytes = [0u8; 32];
-    rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut bytes).map_err(|e| e.to_string())?;
+    rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut bytes)
+        .map_err(|e| e.to_string())?;
     let secret = wasm_validator::base62::encode(&bytes, 43);
     write_private(&path, &secret).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    eprintln!("keyward: made a development JWT secret in {}", path.display());
+    eprintln!(
+        "keyward: made a development JWT secret in {}",
+        path.display()
+    );
     Ok((secret.into_bytes(), true))
 }
 
@@ -164,7 +177,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let store = open_store(&args.data.data)?;
     let (verifier, dev_secret) = match &args.jwks {
         Some(path) => {
-            let json = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let json = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             (JwtVerifier::from_jwks(&json)?, None)
         }
         None => {
@@ -172,10 +186,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             (JwtVerifier::hs256(&secret), is_dev.then_some(secret))
         }
     };
-    let verifier = verifier.with_issuer_and_audience(args.jwt_issuer.clone(), args.jwt_audience.clone());
+    let verifier =
+        verifier.with_issuer_and_audience(args.jwt_issuer.clone(), args.jwt_audience.clone());
     let account_claim = args.config.account_claim.clone();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let service = Arc::new(Service::new(Arc::new(store), args.config, clock.clone(), Arc::new(LogPublisher)));
+    let service = Arc::new(Service::new(
+        Arc::new(store),
+        args.config,
+        clock.clone(),
+        Arc::new(LogPublisher),
+    ));
     let state = AppState {
         service: service.clone(),
         auth: Arc::new(BearerJwt {
@@ -238,7 +258,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -249,10 +270,17 @@ async fn shutdown_signal() {
 
 fn token(args: TokenArgs) -> Result<(), String> {
     if std::env::var_os("KEYWARD_JWKS").is_some() {
-        return Err("keyward token signs HS256 tokens; with a JWKS, get tokens from your identity provider".into());
+        return Err(
+            "keyward token signs HS256 tokens; with a JWKS, get tokens from your identity provider"
+                .into(),
+        );
     }
     let (secret, _) = jwt_secret(&args.data.data)?;
-    let mut permissions: Vec<String> = args.permissions.split_whitespace().map(str::to_owned).collect();
+    let mut permissions: Vec<String> = args
+        .permissions
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
     if args.all {
         permissions.extend(auth::perm::ALL.iter().map(|p| p.to_string()));
     }
@@ -280,9 +308,17 @@ fn token(args: TokenArgs) -> Result<(), String> {
 async fn notify_expiring(args: NotifyArgs) -> Result<(), String> {
     args.config.validate()?;
     let store = open_store(&args.data.data)?;
-    let service = Service::new(Arc::new(store), args.config, Arc::new(SystemClock), Arc::new(LogPublisher));
+    let service = Service::new(
+        Arc::new(store),
+        args.config,
+        Arc::new(SystemClock),
+        Arc::new(LogPublisher),
+    );
     let report = service.notify_expiring().await.map_err(|e| e.to_string())?;
-    println!("{}", serde_json::to_string(&report).map_err(|e| e.to_string())?);
+    println!(
+        "{}",
+        serde_json::to_string(&report).map_err(|e| e.to_string())?
+    );
     Ok(())
 }
 

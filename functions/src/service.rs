@@ -11,8 +11,8 @@ use crate::auth::{Caller, perm};
 use crate::clock::Clock;
 use crate::config::{Config, DAY, IDEMPOTENCY_TTL_SECONDS, MAX_GRACE_SECONDS};
 use crate::domain::{
-    self, Application, ApplicationView, AuditEvent, Key, KeyView, Notice, resolve_expiry, validate_description,
-    validate_name, validate_prefix, validate_scopes,
+    self, Application, ApplicationView, AuditEvent, Key, KeyView, Notice, resolve_expiry,
+    validate_description, validate_name, validate_prefix, validate_scopes,
 };
 use crate::error::ApiError;
 use crate::idempotency::{Idempotency, Reply};
@@ -186,7 +186,10 @@ fn os_random<const N: usize>() -> Result<[u8; N], ApiError> {
 }
 
 fn new_id(prefix: &str) -> Result<String, ApiError> {
-    Ok(format!("{prefix}_{}", key::encode_key_id(&os_random::<16>()?)))
+    Ok(format!(
+        "{prefix}_{}",
+        key::encode_key_id(&os_random::<16>()?)
+    ))
 }
 
 /// Pages a small, fully read list ordered by (created_at, id). The cursor
@@ -201,10 +204,15 @@ fn paginate<T>(
     let after = match &query.cursor {
         None => None,
         Some(cursor) => {
-            let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| ApiError::InvalidCursor)?;
+            let raw = URL_SAFE_NO_PAD
+                .decode(cursor)
+                .map_err(|_| ApiError::InvalidCursor)?;
             let text = String::from_utf8(raw).map_err(|_| ApiError::InvalidCursor)?;
             let (at, id) = text.split_once(':').ok_or(ApiError::InvalidCursor)?;
-            Some((at.parse::<i64>().map_err(|_| ApiError::InvalidCursor)?, id.to_owned()))
+            Some((
+                at.parse::<i64>().map_err(|_| ApiError::InvalidCursor)?,
+                id.to_owned(),
+            ))
         }
     };
     let mut rest: Vec<T> = items
@@ -264,12 +272,18 @@ impl Service {
 
     /// Writes noted key uses (called by a background task).
     pub async fn flush_usage(&self) -> Result<usize, StoreError> {
-        self.usage.flush(self.store.as_ref(), self.clock.now()).await
+        self.usage
+            .flush(self.store.as_ref(), self.clock.now())
+            .await
     }
 
     /// Plans and commits a mutation, re-planning on conflicts; replays the
     /// stored answer for a retried Idempotency-Key.
-    async fn run<F, Fut>(&self, idempotency: Option<&Idempotency>, plan: F) -> Result<Reply, ApiError>
+    async fn run<F, Fut>(
+        &self,
+        idempotency: Option<&Idempotency>,
+        plan: F,
+    ) -> Result<Reply, ApiError>
     where
         F: Fn(i64) -> Fut + Send + Sync,
         Fut: Future<Output = Result<Plan, ApiError>> + Send,
@@ -287,7 +301,8 @@ impl Service {
                 return Ok(reply);
             }
             if let Some(idem) = idempotency {
-                let record = idem.seal(&reply, os_random::<12>()?, now + IDEMPOTENCY_TTL_SECONDS)?;
+                let record =
+                    idem.seal(&reply, os_random::<12>()?, now + IDEMPOTENCY_TTL_SECONDS)?;
                 writes.push(Write::Idempotency { record, now });
             }
             match self.store.commit(writes).await {
@@ -357,7 +372,11 @@ impl Service {
     }
 
     async fn refuse_offboarded(&self, caller: &Caller) -> Result<(), ApiError> {
-        if self.store.is_offboarded(&caller.account, &caller.user_id).await? {
+        if self
+            .store
+            .is_offboarded(&caller.account, &caller.user_id)
+            .await?
+        {
             return Err(ApiError::UserOffboarded);
         }
         Ok(())
@@ -418,9 +437,11 @@ impl Service {
         caller.require(perm::APPLICATIONS_CREATE)?;
         let name = validate_name(&input.name)?;
         let description = validate_description(&input.description)?;
-        let key_prefix = validate_prefix(input.key_prefix.as_deref().unwrap_or(key::DEFAULT_PREFIX))?;
+        let key_prefix =
+            validate_prefix(input.key_prefix.as_deref().unwrap_or(key::DEFAULT_PREFIX))?;
         self.run(idempotency, |now| {
-            let (name, description, key_prefix) = (name.clone(), description.clone(), key_prefix.clone());
+            let (name, description, key_prefix) =
+                (name.clone(), description.clone(), key_prefix.clone());
             async move {
                 self.refuse_offboarded(caller).await?;
                 let guard = self.store.account_guard(&caller.account).await?;
@@ -432,7 +453,9 @@ impl Service {
                     .filter(|a| a.status == ApplicationStatus::Active)
                     .count();
                 if active >= self.config.max_active_applications as usize {
-                    return Err(ApiError::ApplicationLimitReached(self.config.max_active_applications));
+                    return Err(ApiError::ApplicationLimitReached(
+                        self.config.max_active_applications,
+                    ));
                 }
                 let app = Application {
                     id: new_id("app")?,
@@ -455,24 +478,44 @@ impl Service {
                         account: caller.account.clone(),
                         expected: guard,
                     })
-                    .with(self.audit(caller, "application.created", ("application", &app.id), None, Some(view), now)?)
-                    .with(Write::Application { item: app, expected: None }))
+                    .with(self.audit(
+                        caller,
+                        "application.created",
+                        ("application", &app.id),
+                        None,
+                        Some(view),
+                        now,
+                    )?)
+                    .with(Write::Application {
+                        item: app,
+                        expected: None,
+                    }))
             }
         })
         .await
     }
 
-    pub async fn list_applications(&self, caller: &Caller, query: &PageQuery) -> Result<PageOf<ApplicationView>, ApiError> {
+    pub async fn list_applications(
+        &self,
+        caller: &Caller,
+        query: &PageQuery,
+    ) -> Result<PageOf<ApplicationView>, ApiError> {
         let apps = self.store.list_applications(&caller.account).await?;
         let visible: Vec<ApplicationView> = apps
             .iter()
-            .filter(|a| a.status == ApplicationStatus::Active && Self::may_view_application(caller, a))
+            .filter(|a| {
+                a.status == ApplicationStatus::Active && Self::may_view_application(caller, a)
+            })
             .map(Application::view)
             .collect();
         paginate(visible, |a| (a.created_at, a.id.clone()), query)
     }
 
-    pub async fn get_application(&self, caller: &Caller, id: &str) -> Result<ApplicationView, ApiError> {
+    pub async fn get_application(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<ApplicationView, ApiError> {
         let app = self.application_for(caller, id).await?;
         if !Self::may_view_application(caller, &app) {
             return Err(ApiError::PermissionDenied(perm::APPLICATIONS_VIEW.into()));
@@ -490,7 +533,11 @@ impl Service {
             let app = self.application_for(caller, id).await?;
             caller.require(perm::APPLICATIONS_EDIT)?;
             let name = input.name.as_deref().map(validate_name).transpose()?;
-            let description = input.description.as_deref().map(validate_description).transpose()?;
+            let description = input
+                .description
+                .as_deref()
+                .map(validate_description)
+                .transpose()?;
             if app.status == ApplicationStatus::Revoked {
                 return Err(ApiError::ApplicationRevoked);
             }
@@ -503,7 +550,14 @@ impl Service {
             updated.updated_at = now;
             let (before, after) = (to_value(&app.view()), to_value(&updated.view()));
             Ok(Plan::new(200, after.clone())
-                .with(self.audit(caller, "application.updated", ("application", id), Some(before), Some(after), now)?)
+                .with(self.audit(
+                    caller,
+                    "application.updated",
+                    ("application", id),
+                    Some(before),
+                    Some(after),
+                    now,
+                )?)
                 .with(Write::Application {
                     item: updated,
                     expected: Some(app.version),
@@ -561,7 +615,14 @@ impl Service {
                 body: after.clone(),
             };
             Ok(plan
-                .with(self.audit(caller, "application.revoked", ("application", id), Some(before), Some(after), now)?)
+                .with(self.audit(
+                    caller,
+                    "application.revoked",
+                    ("application", id),
+                    Some(before),
+                    Some(after),
+                    now,
+                )?)
                 .with(Write::Application {
                     item: revoked,
                     expected: Some(app.version),
@@ -604,7 +665,8 @@ impl Service {
             if counted >= self.config.max_active_keys as usize {
                 return Err(ApiError::KeyLimitReached(self.config.max_active_keys));
             }
-            let (key, secret) = self.mint_key(caller, &app, (name, description, scopes), expires_at, now)?;
+            let (key, secret) =
+                self.mint_key(caller, &app, (name, description, scopes), expires_at, now)?;
             let view = to_value(&key.view(now));
             // Bumping the application's version serialises creations: two
             // that both counted nine cannot both commit.
@@ -615,8 +677,18 @@ impl Service {
                     item: touched,
                     expected: Some(app.version),
                 })
-                .with(self.audit(caller, "key.created", ("key", &key.id), None, Some(view), now)?)
-                .with(Write::Key { item: key, expected: None }))
+                .with(self.audit(
+                    caller,
+                    "key.created",
+                    ("key", &key.id),
+                    None,
+                    Some(view),
+                    now,
+                )?)
+                .with(Write::Key {
+                    item: key,
+                    expected: None,
+                }))
         })
         .await
     }
@@ -648,7 +720,11 @@ impl Service {
     }
 
     /// The record the WebAssembly validator checks (`records:read`).
-    pub async fn get_key_record(&self, caller: &Caller, id: &str) -> Result<wasm_validator::KeyRecord, ApiError> {
+    pub async fn get_key_record(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<wasm_validator::KeyRecord, ApiError> {
         let (key, _) = self.key_for(caller, id).await?;
         caller.require(perm::RECORDS_READ)?;
         Ok(key.record())
@@ -681,7 +757,14 @@ impl Service {
                 updated.ttl = updated.purge_after(self.config.retention_seconds());
                 let (before, after) = (to_value(&key.view(now)), to_value(&updated.view(now)));
                 Ok(Plan::new(200, after.clone())
-                    .with(self.audit(caller, audit_action, ("key", id), Some(before), Some(after), now)?)
+                    .with(self.audit(
+                        caller,
+                        audit_action,
+                        ("key", id),
+                        Some(before),
+                        Some(after),
+                        now,
+                    )?)
                     .with(Write::Key {
                         item: updated,
                         expected: Some(key.version),
@@ -691,39 +774,75 @@ impl Service {
         .await
     }
 
-    pub async fn update_key(&self, caller: &Caller, id: &str, input: &UpdateFields) -> Result<Reply, ApiError> {
+    pub async fn update_key(
+        &self,
+        caller: &Caller,
+        id: &str,
+        input: &UpdateFields,
+    ) -> Result<Reply, ApiError> {
         let name = input.name.as_deref().map(validate_name).transpose()?;
-        let description = input.description.as_deref().map(validate_description).transpose()?;
-        self.change_key(caller, id, perm::KEYS_EDIT, "key.updated", None, |key, now| {
-            if key.status_at(now) == KeyStatus::Revoked {
-                return Err(ApiError::KeyRevoked);
-            }
-            let mut updated = key.clone();
-            updated.name = name.clone().unwrap_or(updated.name);
-            updated.description = description.clone().unwrap_or(updated.description);
-            Ok(updated)
-        })
+        let description = input
+            .description
+            .as_deref()
+            .map(validate_description)
+            .transpose()?;
+        self.change_key(
+            caller,
+            id,
+            perm::KEYS_EDIT,
+            "key.updated",
+            None,
+            |key, now| {
+                if key.status_at(now) == KeyStatus::Revoked {
+                    return Err(ApiError::KeyRevoked);
+                }
+                let mut updated = key.clone();
+                updated.name = name.clone().unwrap_or(updated.name);
+                updated.description = description.clone().unwrap_or(updated.description);
+                Ok(updated)
+            },
+        )
         .await
     }
 
-    pub async fn disable_key(&self, caller: &Caller, id: &str, idem: Option<&Idempotency>) -> Result<Reply, ApiError> {
-        self.change_key(caller, id, perm::KEYS_EDIT, "key.disabled", idem, |key, now| {
-            match key.status_at(now) {
+    pub async fn disable_key(
+        &self,
+        caller: &Caller,
+        id: &str,
+        idem: Option<&Idempotency>,
+    ) -> Result<Reply, ApiError> {
+        self.change_key(
+            caller,
+            id,
+            perm::KEYS_EDIT,
+            "key.disabled",
+            idem,
+            |key, now| match key.status_at(now) {
                 KeyStatus::Revoked => Err(ApiError::KeyRevoked),
                 KeyStatus::Expired => Err(ApiError::KeyExpired),
                 KeyStatus::Active | KeyStatus::Disabled => Ok(Key {
                     status: StoredKeyStatus::Disabled,
                     ..key.clone()
                 }),
-            }
-        })
+            },
+        )
         .await
     }
 
-    pub async fn enable_key(&self, caller: &Caller, id: &str, idem: Option<&Idempotency>) -> Result<Reply, ApiError> {
+    pub async fn enable_key(
+        &self,
+        caller: &Caller,
+        id: &str,
+        idem: Option<&Idempotency>,
+    ) -> Result<Reply, ApiError> {
         let require_mfa = self.config.require_mfa_to_enable;
-        self.change_key(caller, id, perm::KEYS_EDIT, "key.enabled", idem, |key, now| {
-            match key.status_at(now) {
+        self.change_key(
+            caller,
+            id,
+            perm::KEYS_EDIT,
+            "key.enabled",
+            idem,
+            |key, now| match key.status_at(now) {
                 KeyStatus::Revoked => Err(ApiError::KeyRevoked),
                 KeyStatus::Expired => Err(ApiError::KeyExpired),
                 KeyStatus::Active => Ok(key.clone()),
@@ -732,22 +851,34 @@ impl Service {
                     status: StoredKeyStatus::Active,
                     ..key.clone()
                 }),
-            }
-        })
+            },
+        )
         .await
     }
 
-    pub async fn revoke_key(&self, caller: &Caller, id: &str, idem: Option<&Idempotency>) -> Result<Reply, ApiError> {
-        self.change_key(caller, id, perm::KEYS_REVOKE, "key.revoked", idem, |key, now| {
-            if key.status == StoredKeyStatus::Revoked {
-                return Ok(key.clone());
-            }
-            Ok(Key {
-                status: StoredKeyStatus::Revoked,
-                revoked_at: Some(now),
-                ..key.clone()
-            })
-        })
+    pub async fn revoke_key(
+        &self,
+        caller: &Caller,
+        id: &str,
+        idem: Option<&Idempotency>,
+    ) -> Result<Reply, ApiError> {
+        self.change_key(
+            caller,
+            id,
+            perm::KEYS_REVOKE,
+            "key.revoked",
+            idem,
+            |key, now| {
+                if key.status == StoredKeyStatus::Revoked {
+                    return Ok(key.clone());
+                }
+                Ok(Key {
+                    status: StoredKeyStatus::Revoked,
+                    revoked_at: Some(now),
+                    ..key.clone()
+                })
+            },
+        )
         .await
     }
 
@@ -786,11 +917,16 @@ impl Service {
             if app.status == ApplicationStatus::Revoked {
                 return Err(ApiError::ApplicationRevoked);
             }
-            if app.owner_status == OwnerStatus::Deleted || old.owner_status == OwnerStatus::Deleted {
+            if app.owner_status == OwnerStatus::Deleted || old.owner_status == OwnerStatus::Deleted
+            {
                 return Err(ApiError::OwnerDeleted);
             }
             self.refuse_offboarded(caller).await?;
-            let fields = (old.name.clone(), old.description.clone(), old.scopes.clone());
+            let fields = (
+                old.name.clone(),
+                old.description.clone(),
+                old.scopes.clone(),
+            );
             let (mut new_key, secret) = self.mint_key(caller, &app, fields, expires_at, now)?;
             new_key.replaces = Some(old.id.clone());
             let mut retired = old.clone();
@@ -813,7 +949,14 @@ impl Service {
                     Some(to_value(&retired.view(now))),
                     now,
                 )?)
-                .with(self.audit(caller, "key.created", ("key", &new_key.id), None, Some(new_view), now)?)
+                .with(self.audit(
+                    caller,
+                    "key.created",
+                    ("key", &new_key.id),
+                    None,
+                    Some(new_view),
+                    now,
+                )?)
                 // The old key's version makes a concurrent second regenerate
                 // conflict, re-read, and answer 409.
                 .with(Write::Key {
@@ -860,7 +1003,9 @@ impl Service {
     ) -> Result<Reply, ApiError> {
         caller.require(perm::USERS_OFFBOARD)?;
         if user_id.is_empty() || user_id.len() > 256 {
-            return Err(ApiError::InvalidQuery("the user id must be 1 to 256 characters".into()));
+            return Err(ApiError::InvalidQuery(
+                "the user id must be 1 to 256 characters".into(),
+            ));
         }
         self.run(idempotency, |now| async move {
             let mut plan = Plan::new(0, Value::Null).with(Write::OffboardedUser {
@@ -884,7 +1029,10 @@ impl Service {
             let mut key_ids = Vec::new();
             for key in self.store.list_account_keys(&caller.account).await? {
                 let owned = key.created_by == user_id || app_ids.contains(&key.application_id);
-                if owned && key.owner_status == OwnerStatus::Active && key.status != StoredKeyStatus::Revoked {
+                if owned
+                    && key.owner_status == OwnerStatus::Active
+                    && key.status != StoredKeyStatus::Revoked
+                {
                     key_ids.push(key.id.clone());
                     let mut updated = key.clone();
                     updated.owner_status = OwnerStatus::Deleted;
@@ -900,12 +1048,23 @@ impl Service {
                 status: 200,
                 body: summary.clone(),
             };
-            Ok(plan.with(self.audit(caller, "user.offboarded", ("user", user_id), None, Some(summary), now)?))
+            Ok(plan.with(self.audit(
+                caller,
+                "user.offboarded",
+                ("user", user_id),
+                None,
+                Some(summary),
+                now,
+            )?))
         })
         .await
     }
 
-    pub async fn list_audit(&self, caller: &Caller, query: &PageQuery) -> Result<PageOf<AuditEvent>, ApiError> {
+    pub async fn list_audit(
+        &self,
+        caller: &Caller,
+        query: &PageQuery,
+    ) -> Result<PageOf<AuditEvent>, ApiError> {
         caller.require(perm::AUDIT_VIEW)?;
         let page = self
             .store
@@ -914,10 +1073,19 @@ impl Service {
         Ok(page.into())
     }
 
-    pub async fn list_notifications(&self, caller: &Caller, query: &PageQuery) -> Result<PageOf<Notice>, ApiError> {
+    pub async fn list_notifications(
+        &self,
+        caller: &Caller,
+        query: &PageQuery,
+    ) -> Result<PageOf<Notice>, ApiError> {
         let page = self
             .store
-            .list_notices(&caller.account, &caller.user_id, query.limit()?, query.cursor.as_deref())
+            .list_notices(
+                &caller.account,
+                &caller.user_id,
+                query.limit()?,
+                query.cursor.as_deref(),
+            )
             .await?;
         Ok(page.into())
     }
@@ -928,7 +1096,10 @@ impl Service {
     pub async fn notify_expiring(&self) -> Result<NotifyReport, ApiError> {
         let now = self.clock.now();
         let window = i64::from(self.config.notice_window_days) * DAY;
-        let day = domain::rfc3339::format(now).get(..10).unwrap_or_default().to_owned();
+        let day = domain::rfc3339::format(now)
+            .get(..10)
+            .unwrap_or_default()
+            .to_owned();
         let mut report = NotifyReport::default();
         for key in self.store.list_keys_expiring(now, now + window).await? {
             let alive = matches!(key.status_at(now), KeyStatus::Active | KeyStatus::Disabled);

@@ -36,10 +36,16 @@ impl UsageRecorder {
     }
 
     /// Writes pending uses in one batch; returns how many keys it wrote.
-    pub async fn flush(&self, store: &dyn Store, now: i64) -> Result<usize, crate::store::StoreError> {
+    pub async fn flush(
+        &self,
+        store: &dyn Store,
+        now: i64,
+    ) -> Result<usize, crate::store::StoreError> {
         let batch: Vec<(String, i64)> = {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            state.written.retain(|_, at| now - *at < USE_RESOLUTION_SECONDS);
+            state
+                .written
+                .retain(|_, at| now - *at < USE_RESOLUTION_SECONDS);
             state.pending.drain().collect()
         };
         if batch.is_empty() {
@@ -65,6 +71,10 @@ impl UsageRecorder {
     }
 
     pub fn pending(&self) -> usize {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).pending.len()
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pending
+            .len()
     }
 }

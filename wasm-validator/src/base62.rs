@@ -45,7 +45,11 @@ pub fn encode(bytes: &[u8], width: usize) -> String {
             *byte = (acc / 62) as u8;
             rem = acc % 62;
         }
-        assert!(pos > 0, "base62 width {width} too small for {} bytes", bytes.len());
+        assert!(
+            pos > 0,
+            "base62 width {width} too small for {} bytes",
+            bytes.len()
+        );
         pos -= 1;
         digits[pos] = ALPHABET[rem as usize];
     }
@@ -109,7 +113,9 @@ mod tests {
         let text = encode(&max, 43);
         assert_eq!(text.len(), 43);
         assert_eq!(decode(&text, 32).unwrap(), max.to_vec());
-        let some: Vec<u8> = (0u8..16).map(|i| i.wrapping_mul(37).wrapping_add(11)).collect();
+        let some: Vec<u8> = (0u8..16)
+            .map(|i| i.wrapping_mul(37).wrapping_add(11))
+            .collect();
         assert_eq!(decode(&encode(&some, 22), 16).unwrap(), some);
     }
 

@@ -62,7 +62,10 @@ pub fn is_valid_key_id(key_id: &str) -> bool {
 }
 
 fn checksum_of(text: &str) -> String {
-    base62::encode(&crc32fast::hash(text.as_bytes()).to_be_bytes(), CHECKSUM_LEN)
+    base62::encode(
+        &crc32fast::hash(text.as_bytes()).to_be_bytes(),
+        CHECKSUM_LEN,
+    )
 }
 
 /// Encodes 16 random bytes as a key id.
@@ -264,7 +267,10 @@ mod tests {
                 continue;
             }
             bytes.swap(pos, pos + 1);
-            assert!(parse(&String::from_utf8(bytes).unwrap()).is_err(), "swap at {pos}");
+            assert!(
+                parse(&String::from_utf8(bytes).unwrap()).is_err(),
+                "swap at {pos}"
+            );
         }
     }
 
@@ -287,14 +293,20 @@ mod tests {
     fn bad_shapes_have_reasons() {
         assert_eq!(parse("").err(), Some(MalformedReason::Empty));
         assert_eq!(parse("Bearer ").err(), Some(MalformedReason::Empty));
-        assert_eq!(parse("nounderscore").err(), Some(MalformedReason::BadPrefix));
+        assert_eq!(
+            parse("nounderscore").err(),
+            Some(MalformedReason::BadPrefix)
+        );
         assert_eq!(parse("Kw_abc").err(), Some(MalformedReason::BadPrefix));
         assert_eq!(parse("1w_abc").err(), Some(MalformedReason::BadPrefix));
         assert_eq!(
             parse(&format!("{}_x", "a".repeat(17))).err(),
             Some(MalformedReason::BadPrefix)
         );
-        assert_eq!(parse("kw_abc-def").err(), Some(MalformedReason::BadCharacter));
+        assert_eq!(
+            parse("kw_abc-def").err(),
+            Some(MalformedReason::BadCharacter)
+        );
         assert_eq!(parse("kw_é").err(), Some(MalformedReason::BadCharacter));
         let (_, key) = sample();
         let mut bytes = key.into_bytes();

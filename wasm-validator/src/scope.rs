@@ -58,11 +58,27 @@ mod tests {
 
     #[test]
     fn grammar() {
-        for ok in ["sims", "sims:read", "sims:*", "a.b-c_d:e.f", "keys:view:any", "x:*:read", "0"] {
+        for ok in [
+            "sims",
+            "sims:read",
+            "sims:*",
+            "a.b-c_d:e.f",
+            "keys:view:any",
+            "x:*:read",
+            "0",
+        ] {
             assert!(is_valid_scope(ok), "{ok}");
         }
         for bad in [
-            "", "*", "*:read", "Sims:read", "sims:", ":read", "sims::read", "sims read", "sims:réad",
+            "",
+            "*",
+            "*:read",
+            "Sims:read",
+            "sims:",
+            ":read",
+            "sims::read",
+            "sims read",
+            "sims:réad",
             "sims/read",
         ] {
             assert!(!is_valid_scope(bad), "{bad}");

@@ -274,29 +274,81 @@ mod tests {
     fn every_verdict_code_is_reachable() {
         let (key, record) = key_and_record();
         let mut seen = HashSet::new();
-        let mut check = |presented: &str, record: Option<&KeyRecord>, scopes: &[&str], now, want| {
-            let verdict = validate(presented, record, scopes, now);
-            assert_eq!(verdict.code, want, "presented {presented:?}");
-            assert_eq!(verdict.valid, want == VerdictCode::Valid);
-            seen.insert(want);
-        };
+        let mut check =
+            |presented: &str, record: Option<&KeyRecord>, scopes: &[&str], now, want| {
+                let verdict = validate(presented, record, scopes, now);
+                assert_eq!(verdict.code, want, "presented {presented:?}");
+                assert_eq!(verdict.valid, want == VerdictCode::Valid);
+                seen.insert(want);
+            };
         check(&key, Some(&record), &[], NOW, VerdictCode::Valid);
-        check(&format!("Bearer {key}"), Some(&record), &["sims:read"], NOW, VerdictCode::Valid);
-        check(&key[..key.len() - 1], Some(&record), &[], NOW, VerdictCode::Malformed);
+        check(
+            &format!("Bearer {key}"),
+            Some(&record),
+            &["sims:read"],
+            NOW,
+            VerdictCode::Valid,
+        );
+        check(
+            &key[..key.len() - 1],
+            Some(&record),
+            &[],
+            NOW,
+            VerdictCode::Malformed,
+        );
         check(&key, None, &[], NOW, VerdictCode::NotFound);
-        let disabled = KeyRecord { status: StoredKeyStatus::Disabled, ..record.clone() };
+        let disabled = KeyRecord {
+            status: StoredKeyStatus::Disabled,
+            ..record.clone()
+        };
         check(&key, Some(&disabled), &[], NOW, VerdictCode::Disabled);
-        let revoked = KeyRecord { status: StoredKeyStatus::Revoked, ..record.clone() };
+        let revoked = KeyRecord {
+            status: StoredKeyStatus::Revoked,
+            ..record.clone()
+        };
         check(&key, Some(&revoked), &[], NOW, VerdictCode::Revoked);
         check(&key, Some(&record), &[], NOW + 3600, VerdictCode::Expired);
         check(&key, Some(&record), &[], NOW + 3599, VerdictCode::Valid);
-        let app_revoked = KeyRecord { application_status: ApplicationStatus::Revoked, ..record.clone() };
-        check(&key, Some(&app_revoked), &[], NOW, VerdictCode::ApplicationRevoked);
-        let owner_deleted = KeyRecord { owner_status: OwnerStatus::Deleted, ..record.clone() };
-        check(&key, Some(&owner_deleted), &[], NOW, VerdictCode::OwnerDeleted);
-        check(&key, Some(&record), &["billing:write"], NOW, VerdictCode::InsufficientScope);
-        check(&key, Some(&record), &["sims:read", "billing:write"], NOW, VerdictCode::InsufficientScope);
-        let graced = KeyRecord { revoke_at: Some(NOW + 10), ..record.clone() };
+        let app_revoked = KeyRecord {
+            application_status: ApplicationStatus::Revoked,
+            ..record.clone()
+        };
+        check(
+            &key,
+            Some(&app_revoked),
+            &[],
+            NOW,
+            VerdictCode::ApplicationRevoked,
+        );
+        let owner_deleted = KeyRecord {
+            owner_status: OwnerStatus::Deleted,
+            ..record.clone()
+        };
+        check(
+            &key,
+            Some(&owner_deleted),
+            &[],
+            NOW,
+            VerdictCode::OwnerDeleted,
+        );
+        check(
+            &key,
+            Some(&record),
+            &["billing:write"],
+            NOW,
+            VerdictCode::InsufficientScope,
+        );
+        check(
+            &key,
+            Some(&record),
+            &["sims:read", "billing:write"],
+            NOW,
+            VerdictCode::InsufficientScope,
+        );
+        let graced = KeyRecord {
+            revoke_at: Some(NOW + 10),
+            ..record.clone()
+        };
         check(&key, Some(&graced), &[], NOW + 9, VerdictCode::Valid);
         check(&key, Some(&graced), &[], NOW + 10, VerdictCode::Revoked);
         assert_eq!(seen.len(), VerdictCode::ALL.len(), "codes seen: {seen:?}");
@@ -311,16 +363,25 @@ mod tests {
         assert_eq!(wrong, unknown);
         assert_eq!(wrong.code, VerdictCode::NotFound);
         // Even a revoked record says nothing to a wrong secret.
-        let revoked = KeyRecord { status: StoredKeyStatus::Revoked, ..record.clone() };
+        let revoked = KeyRecord {
+            status: StoredKeyStatus::Revoked,
+            ..record.clone()
+        };
         assert_eq!(validate(&other_secret, Some(&revoked), &[], NOW), unknown);
-        assert_eq!(validate(&key, Some(&record), &[], NOW).code, VerdictCode::Valid);
+        assert_eq!(
+            validate(&key, Some(&record), &[], NOW).code,
+            VerdictCode::Valid
+        );
     }
 
     #[test]
     fn a_record_for_another_key_id_never_matches() {
         let (key, mut record) = key_and_record();
         record.key_id = "0".repeat(22);
-        assert_eq!(validate(&key, Some(&record), &[], NOW).code, VerdictCode::NotFound);
+        assert_eq!(
+            validate(&key, Some(&record), &[], NOW).code,
+            VerdictCode::NotFound
+        );
     }
 
     #[test]
@@ -333,8 +394,14 @@ mod tests {
             owner_status: OwnerStatus::Deleted,
             ..record.clone()
         };
-        assert_eq!(validate(&key, Some(&both), &[], NOW).code, VerdictCode::ApplicationRevoked);
-        let disabled_and_expired = KeyRecord { status: StoredKeyStatus::Disabled, ..record };
+        assert_eq!(
+            validate(&key, Some(&both), &[], NOW).code,
+            VerdictCode::ApplicationRevoked
+        );
+        let disabled_and_expired = KeyRecord {
+            status: StoredKeyStatus::Disabled,
+            ..record
+        };
         assert_eq!(
             validate(&key, Some(&disabled_and_expired), &[], NOW + 7200).code,
             VerdictCode::Expired
@@ -349,7 +416,10 @@ mod tests {
         assert_eq!(json["valid"], true);
         assert_eq!(json["expires_at"], NOW + 3600);
         let json = serde_json::to_value(validate("x", None, &[], NOW)).unwrap();
-        assert_eq!(json, serde_json::json!({"valid": false, "code": "MALFORMED"}));
+        assert_eq!(
+            json,
+            serde_json::json!({"valid": false, "code": "MALFORMED"})
+        );
         for code in VerdictCode::ALL {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }

@@ -41,17 +41,33 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub enum Write {
     /// The guard that serialises application creation in an account: its
     /// version is bumped from `expected` (0 when absent).
-    AccountGuard { account: String, expected: u64 },
-    Application { item: Application, expected: Option<u64> },
-    Key { item: Key, expected: Option<u64> },
+    AccountGuard {
+        account: String,
+        expected: u64,
+    },
+    Application {
+        item: Application,
+        expected: Option<u64>,
+    },
+    Key {
+        item: Key,
+        expected: Option<u64>,
+    },
     /// Audit events are append-only.
     Audit(AuditEvent),
     /// Must not exist yet: one notice per key and day.
     Notice(Notice),
     /// Must not exist yet, unless the stored one expired before `now`.
-    Idempotency { record: IdempotencyRecord, now: i64 },
+    Idempotency {
+        record: IdempotencyRecord,
+        now: i64,
+    },
     /// Records that a user was offboarded (upsert).
-    OffboardedUser { account: String, user_id: String, at: i64 },
+    OffboardedUser {
+        account: String,
+        user_id: String,
+        at: i64,
+    },
 }
 
 /// A page of a store-ordered list; the cursor is opaque to callers.
@@ -79,7 +95,12 @@ pub trait Store: Send + Sync + 'static {
     async fn get_idempotency(&self, id: &str) -> StoreResult<Option<IdempotencyRecord>>;
     async fn is_offboarded(&self, account: &str, user_id: &str) -> StoreResult<bool>;
     /// Newest first.
-    async fn list_audit(&self, account: &str, limit: usize, cursor: Option<&str>) -> StoreResult<Page<AuditEvent>>;
+    async fn list_audit(
+        &self,
+        account: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<AuditEvent>>;
     /// Newest first.
     async fn list_notices(
         &self,

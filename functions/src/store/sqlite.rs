@@ -83,7 +83,9 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
 
 fn from_sqlite(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Unavailable(e.to_string()),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable(e.to_string())
+        }
         _ => internal(e),
     }
 }
@@ -103,7 +105,11 @@ fn from_json<T: DeserializeOwned>(text: &str) -> StoreResult<T> {
 fn parse_cursor(cursor: Option<&str>) -> StoreResult<i64> {
     match cursor {
         None => Ok(i64::MAX),
-        Some(c) => c.parse::<i64>().ok().filter(|n| *n > 0).ok_or(StoreError::InvalidCursor),
+        Some(c) => c
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or(StoreError::InvalidCursor),
     }
 }
 
@@ -119,7 +125,8 @@ impl SqliteStore {
     }
 
     fn init(conn: Connection) -> StoreResult<Self> {
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(from_sqlite)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(from_sqlite)?;
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
             .map_err(from_sqlite)?;
         conn.execute_batch(SCHEMA).map_err(from_sqlite)?;
@@ -129,7 +136,10 @@ impl SqliteStore {
     }
 
     /// Runs `f` with the connection on the blocking pool.
-    async fn with_conn<T, E>(&self, f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static) -> Result<T, E>
+    async fn with_conn<T, E>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
@@ -159,10 +169,16 @@ impl SqliteStore {
             .collect()
     }
 
-    fn query_keys(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> StoreResult<Vec<Key>> {
+    fn query_keys(
+        conn: &Connection,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> StoreResult<Vec<Key>> {
         let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
         let rows = stmt
-            .query_map(params, |row| Ok((row.get::<_, String>(0)?, row.get::<_, Option<i64>>(1)?)))
+            .query_map(params, |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, Option<i64>>(1)?))
+            })
             .map_err(from_sqlite)?;
         rows.map(|r| {
             let (text, last_used_at) = r.map_err(from_sqlite)?;
@@ -181,7 +197,9 @@ impl SqliteStore {
     ) -> StoreResult<Page<T>> {
         let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
         let rows = stmt
-            .query_map(params, |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+            .query_map(params, |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })
             .map_err(from_sqlite)?;
         let mut items = Vec::new();
         let mut last_seq = None;
@@ -197,7 +215,11 @@ impl SqliteStore {
         }
         Ok(Page {
             items,
-            next_cursor: if more { last_seq.map(|s| s.to_string()) } else { None },
+            next_cursor: if more {
+                last_seq.map(|s| s.to_string())
+            } else {
+                None
+            },
         })
     }
 }
@@ -314,7 +336,12 @@ impl Store for SqliteStore {
     async fn get_application(&self, id: &str) -> StoreResult<Option<Application>> {
         let id = id.to_owned();
         self.with_conn(move |conn| {
-            Ok(Self::query_items(conn, "SELECT item FROM applications WHERE id = ?1", params![id])?.pop())
+            Ok(Self::query_items(
+                conn,
+                "SELECT item FROM applications WHERE id = ?1",
+                params![id],
+            )?
+            .pop())
         })
         .await
     }
@@ -334,7 +361,12 @@ impl Store for SqliteStore {
     async fn get_key(&self, id: &str) -> StoreResult<Option<Key>> {
         let id = id.to_owned();
         self.with_conn(move |conn| {
-            Ok(Self::query_keys(conn, "SELECT item, last_used_at FROM keys WHERE id = ?1", params![id])?.pop())
+            Ok(Self::query_keys(
+                conn,
+                "SELECT item, last_used_at FROM keys WHERE id = ?1",
+                params![id],
+            )?
+            .pop())
         })
         .await
     }
@@ -377,7 +409,12 @@ impl Store for SqliteStore {
     async fn get_idempotency(&self, id: &str) -> StoreResult<Option<IdempotencyRecord>> {
         let id = id.to_owned();
         self.with_conn(move |conn| {
-            Ok(Self::query_items(conn, "SELECT item FROM idempotency WHERE id = ?1", params![id])?.pop())
+            Ok(Self::query_items(
+                conn,
+                "SELECT item FROM idempotency WHERE id = ?1",
+                params![id],
+            )?
+            .pop())
         })
         .await
     }
@@ -397,7 +434,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_audit(&self, account: &str, limit: usize, cursor: Option<&str>) -> StoreResult<Page<AuditEvent>> {
+    async fn list_audit(
+        &self,
+        account: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<AuditEvent>> {
         let before = parse_cursor(cursor)?;
         let account = account.to_owned();
         self.with_conn(move |conn| {
