@@ -5,6 +5,7 @@
 //! and the Lambda functions serve.
 
 pub mod auth;
+pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod domain;

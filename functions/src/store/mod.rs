@@ -10,6 +10,7 @@
 //! its account guard's) in the same commit. SQLite does this in one
 //! transaction; DynamoDB with `TransactWriteItems` and condition expressions.
 
+pub mod dynamodb;
 pub mod sqlite;
 
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
@@ -35,7 +36,9 @@ pub enum CommitError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// One write of a commit. `expected: None` means the item must not exist;
+/// One write of a commit. A new key's application must exist, in the store
+/// or in the same commit; otherwise the commit conflicts.
+/// `expected: None` means the item must not exist;
 /// `Some(v)` means its stored version must be `v` (the item carries `v + 1`).
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -114,6 +117,11 @@ pub trait Store: Send + Sync + 'static {
     /// Sets `last_used_at` where it is older. Not versioned: usage never
     /// conflicts with lifecycle changes.
     async fn record_key_use(&self, uses: &[(String, i64)]) -> StoreResult<()>;
-    /// Deletes what is past its purge time (DynamoDB's TTL does this itself).
+    /// Deletes what is past its purge time; returns how many items.
     async fn purge_expired(&self, now: i64) -> StoreResult<u64>;
+    /// True when the store purges by itself (DynamoDB's TTL), so
+    /// `purge_expired` has nothing to do.
+    fn purges_itself(&self) -> bool {
+        false
+    }
 }

@@ -265,9 +265,11 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<bool, CommitEr
             item.last_used_at = None;
             let json = to_json(&item)?;
             match expected {
+                // A key's application must exist (the same rule DynamoDB's
+                // conditional update of the application's key set applies).
                 None => changed(tx.execute(
                     "INSERT INTO keys (id, application_id, account, expires_at, version, ttl, item)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM applications WHERE id = ?2)",
                     params![
                         item.id,
                         item.application_id,
