@@ -24,6 +24,9 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "infra/template.yaml passes cfn-lint"
+.venv/bin/cfn-lint infra/template.yaml
+
 step "the pure core builds for wasm32-unknown-unknown"
 cargo build -p wasm-validator --target wasm32-unknown-unknown --locked
 

@@ -64,7 +64,14 @@ impl Caller {
         let account = text(account_claim)?;
         let permissions = match claims.get("permissions") {
             None | Some(Value::Null) => Vec::new(),
-            Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+            // API Gateway's JWT authorizer flattens an array claim to "[a b]".
+            Some(Value::String(s)) => s
+                .trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
             Some(Value::Array(items)) => items
                 .iter()
                 .filter_map(Value::as_str)
@@ -285,6 +292,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.account, "a1");
+        let flattened = Caller::from_claims(
+            &claims(json!({"sub": "u1", "account": "a1", "permissions": "[keys:view:any sims:*]"})),
+            "account",
+        )
+        .unwrap();
+        assert_eq!(flattened.permissions, vec!["keys:view:any", "sims:*"]);
         assert_eq!(c.permissions, vec!["a:b", "c:d"]);
         assert!(c.mfa);
         assert!(Caller::from_claims(&claims(json!({"sub": "u1"})), "account").is_err());

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod idempotency;
+pub mod lambda;
 pub mod secret;
 pub mod service;
 pub mod store;

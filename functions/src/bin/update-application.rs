@@ -1,0 +1,6 @@
+//! Lambda function `update-application`: PATCH /applications/{id}.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    keyward::lambda::run_http_function("update-application").await
+}

@@ -1,0 +1,217 @@
+//! The Lambda entry points. Each binary in `src/bin` is one line over these:
+//! an HTTP function serves its own routes of the shared router; the
+//! authorizer and the daily job take their own events.
+//!
+//! As in aws-lambda-rust-runtime's examples, the SDK clients and the service
+//! are built once per container, in `main`, before the runtime loop.
+
+use crate::auth::Caller;
+use crate::aws::{self, SnsPublisher};
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::http::{AppState, Authenticate, router};
+use crate::secret::Secret;
+use crate::service::{LogPublisher, NoticePublisher, Service, VerifyRequest};
+use crate::store::dynamodb::DynamoStore;
+use axum::http::request::Parts;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
+use lambda_http::request::RequestContext;
+use lambda_http::{Error, LambdaEvent, service_fn};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The caller from the claims that API Gateway's JWT authorizer verified and
+/// put in the request context. Without them (a route not behind the
+/// authorizer) there is no caller.
+pub struct ApiGatewayClaims {
+    pub account_claim: String,
+}
+
+impl Authenticate for ApiGatewayClaims {
+    fn authenticate(&self, parts: &Parts) -> Result<Caller, ApiError> {
+        #[allow(irrefutable_let_patterns)] // one variant with only `apigw_http` enabled
+        let Some(RequestContext::ApiGatewayV2(context)) = parts.extensions.get::<RequestContext>() else {
+            return Err(ApiError::TokenMissing);
+        };
+        let claims = context
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|jwt| &jwt.claims)
+            .ok_or(ApiError::TokenMissing)?;
+        let claims: Map<String, Value> = claims.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        Caller::from_claims(&claims, &self.account_claim)
+    }
+}
+
+/// The service over the DynamoDB table, built once per container.
+pub async fn service_from_env() -> Result<Arc<Service>, Error> {
+    let config = Config::from_env()?;
+    let sdk = aws::load_config().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), aws::table_from_env()?);
+    let publisher: Arc<dyn NoticePublisher> = match std::env::var("KEYWARD_TOPIC_ARN") {
+        Ok(arn) if !arn.is_empty() => Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), arn)),
+        _ => Arc::new(LogPublisher),
+    };
+    Ok(Arc::new(Service::new(Arc::new(store), config, Arc::new(SystemClock), publisher)))
+}
+
+fn init_tracing() {
+    // JSON lines on stdout, which Lambda sends to CloudWatch Logs.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYWARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .without_time()
+        .try_init();
+}
+
+/// Writes verification uses in the background. Lambda freezes the process
+/// between invocations; the task resumes with the next one, so uses are
+/// written late, never on an answer's path.
+fn spawn_usage_flusher(service: Arc<Service>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let Err(e) = service.flush_usage().await {
+                tracing::warn!(error = %e, "writing key usage failed; will retry");
+            }
+        }
+    });
+}
+
+/// Runs one HTTP function: the shared router restricted to `function`'s
+/// routes, behind API Gateway (payload format 2.0).
+pub async fn run_http_function(function: &'static str) -> Result<(), Error> {
+    init_tracing();
+    let service = service_from_env().await?;
+    spawn_usage_flusher(service.clone());
+    let account_claim = service.config().account_claim.clone();
+    let state = AppState {
+        service,
+        auth: Arc::new(ApiGatewayClaims { account_claim }),
+    };
+    lambda_http::run(router(state, Some(function))).await
+}
+
+/// API Gateway HTTP API Lambda authorizer, simple response format.
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SimpleAuthorizerResponse {
+    pub is_authorized: bool,
+    pub context: Map<String, Value>,
+}
+
+/// The scopes a platform's route requires, from `KEYWARD_AUTHORIZER_SCOPES`:
+/// a JSON object from route key (`"GET /sims/{id}"`) to scopes, with
+/// `"$default"` for routes not listed.
+pub struct RouteScopes(HashMap<String, Vec<String>>);
+
+impl RouteScopes {
+    pub fn from_env() -> Result<Self, String> {
+        let Ok(json) = std::env::var("KEYWARD_AUTHORIZER_SCOPES") else {
+            return Ok(RouteScopes(HashMap::new()));
+        };
+        let map: HashMap<String, Vec<String>> = serde_json::from_str(&json)
+            .map_err(|e| format!("KEYWARD_AUTHORIZER_SCOPES must map route keys to scope lists: {e}"))?;
+        for scope in map.values().flatten() {
+            if !wasm_validator::is_valid_scope(scope) {
+                return Err(format!("KEYWARD_AUTHORIZER_SCOPES: {scope:?} is not a valid scope"));
+            }
+        }
+        Ok(RouteScopes(map))
+    }
+
+    fn for_route(&self, route_key: Option<&str>) -> Vec<String> {
+        route_key
+            .and_then(|k| self.0.get(k))
+            .or_else(|| self.0.get("$default"))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Allows a request whose key verifies, passing key id, account, application
+/// and scopes on as context; denies every other (failing closed when the
+/// store cannot answer).
+pub async fn authorize(
+    service: &Service,
+    scopes: &RouteScopes,
+    request: &ApiGatewayV2CustomAuthorizerV2Request,
+) -> SimpleAuthorizerResponse {
+    let presented = request
+        .headers
+        .get("authorization")
+        .or_else(|| request.headers.get("x-api-key"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| request.identity_source.as_ref().and_then(|s| s.first().cloned()))
+        .unwrap_or_default();
+    let verify = VerifyRequest {
+        key: Secret::new(presented),
+        scopes: scopes.for_route(request.route_key.as_deref()),
+    };
+    let mut context = Map::new();
+    match service.verify(&verify).await {
+        Ok(verdict) if verdict.valid => {
+            context.insert("key_id".into(), verdict.key_id.unwrap_or_default().into());
+            context.insert("account".into(), verdict.account.unwrap_or_default().into());
+            context.insert("application_id".into(), verdict.application_id.unwrap_or_default().into());
+            context.insert("scopes".into(), verdict.scopes.unwrap_or_default().join(" ").into());
+            SimpleAuthorizerResponse {
+                is_authorized: true,
+                context,
+            }
+        }
+        Ok(verdict) => {
+            context.insert("code".into(), verdict.code.as_str().into());
+            SimpleAuthorizerResponse {
+                is_authorized: false,
+                context,
+            }
+        }
+        Err(e) => {
+            tracing::error!(code = e.code(), "authorizer could not verify; denying");
+            context.insert("code".into(), e.code().into());
+            SimpleAuthorizerResponse {
+                is_authorized: false,
+                context,
+            }
+        }
+    }
+}
+
+pub async fn run_authorizer() -> Result<(), Error> {
+    init_tracing();
+    let service = service_from_env().await?;
+    spawn_usage_flusher(service.clone());
+    let scopes = Arc::new(RouteScopes::from_env()?);
+    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
+        let (service, scopes) = (service.clone(), scopes.clone());
+        async move { Ok::<_, Error>(authorize(&service, &scopes, &event.payload).await) }
+    }))
+    .await
+}
+
+/// The daily job, on an EventBridge schedule (the event's content is not
+/// needed: the job looks at the clock).
+pub async fn run_notify_expiring() -> Result<(), Error> {
+    init_tracing();
+    let service = service_from_env().await?;
+    lambda_http::lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
+        let service = service.clone();
+        async move {
+            let report = service.notify_expiring().await.map_err(|e| e.to_string())?;
+            tracing::info!(?report, "expiry notices");
+            Ok::<_, Error>(serde_json::to_value(report)?)
+        }
+    }))
+    .await
+}
