@@ -1,2 +1,805 @@
-#[test]
-fn placeholder() {}
+//! Every Lambda binary run the way Lambda runs it: the real binary, polling
+//! a Lambda Runtime API on loopback, fed real API Gateway v2, authorizer and
+//! EventBridge event JSON (tests/fixtures), against DynamoDB and SNS on
+//! moto_server.
+
+#[path = "support/lambda_runtime_api.rs"]
+mod lambda_runtime_api;
+#[path = "support/moto.rs"]
+mod moto;
+
+use base64::Engine;
+use keyward::auth::{Caller, perm};
+use keyward::clock::SystemClock;
+use keyward::config::Config;
+use keyward::service::{CreateApplication, CreateKey, LogPublisher, Service};
+use keyward::store::dynamodb::DynamoStore;
+use lambda_runtime_api::{LambdaProcess, Outcome};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const HTTP_EVENT: &str = include_str!("fixtures/apigw-v2-http-request.json");
+const AUTHORIZER_EVENT: &str = include_str!("fixtures/apigw-v2-authorizer-request.json");
+const SCHEDULED_EVENT: &str = include_str!("fixtures/eventbridge-scheduled.json");
+
+macro_rules! binary {
+    ($name:literal) => {
+        ($name, env!(concat!("CARGO_BIN_EXE_", $name)))
+    };
+}
+
+/// Every HTTP function, by name.
+const HTTP_FUNCTIONS: &[(&str, &str)] = &[
+    binary!("create-application"),
+    binary!("list-applications"),
+    binary!("get-application"),
+    binary!("update-application"),
+    binary!("revoke-application"),
+    binary!("create-key"),
+    binary!("list-keys"),
+    binary!("get-key"),
+    binary!("update-key"),
+    binary!("disable-key"),
+    binary!("enable-key"),
+    binary!("regenerate-key"),
+    binary!("revoke-key"),
+    binary!("get-key-record"),
+    binary!("verify-key"),
+    binary!("list-notifications"),
+    binary!("list-audit"),
+    binary!("offboard-user"),
+];
+
+fn claims(sub: &str, account: &str, permissions: &str) -> Value {
+    json!({
+        "aud": "keyward",
+        "exp": "1999999999",
+        "iat": "1700000000",
+        "iss": "https://idp.example.com/",
+        "sub": sub,
+        "account": account,
+        "permissions": permissions,
+        "amr": "[pwd mfa]"
+    })
+}
+
+fn admin(sub: &str, account: &str) -> Value {
+    claims(sub, account, &format!("{} sims:*", perm::ALL.join(" ")))
+}
+
+/// The API Gateway v2 fixture, made into `method route_key` for `path`,
+/// with the JWT authorizer's claims (or none: a route without authorizer).
+fn http_event(
+    method: &str,
+    route_key: &str,
+    path: &str,
+    claims: Option<Value>,
+    body: Option<Value>,
+) -> Value {
+    let mut event: Value = serde_json::from_str(HTTP_EVENT).unwrap();
+    event["routeKey"] = route_key.into();
+    event["rawPath"] = path.into();
+    event["requestContext"]["routeKey"] = route_key.into();
+    event["requestContext"]["http"]["method"] = method.into();
+    event["requestContext"]["http"]["path"] = path.into();
+    match claims {
+        Some(c) => event["requestContext"]["authorizer"]["jwt"]["claims"] = c,
+        None => {
+            event["requestContext"]
+                .as_object_mut()
+                .unwrap()
+                .remove("authorizer");
+        }
+    }
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    event["headers"]["content-length"] = body.len().to_string().into();
+    event["body"] = body.into();
+    if let Some(id) = path
+        .split('/')
+        .nth(2)
+        .filter(|_| route_key.contains("{id}"))
+    {
+        event["pathParameters"] = json!({ "id": id });
+    }
+    event
+}
+
+struct HttpAnswer {
+    status: u16,
+    content_type: String,
+    body: Value,
+}
+
+fn http_answer(outcome: Outcome) -> HttpAnswer {
+    let Outcome::Response(response) = outcome else {
+        panic!("the function failed: {outcome:?}");
+    };
+    let raw = response["body"].as_str().unwrap_or_default();
+    let text = if response["isBase64Encoded"] == true {
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(raw)
+                .unwrap(),
+        )
+        .unwrap()
+    } else {
+        raw.to_owned()
+    };
+    HttpAnswer {
+        status: response["statusCode"].as_u64().unwrap() as u16,
+        content_type: response["headers"]["content-type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        body: serde_json::from_str(&text).unwrap_or(Value::Null),
+    }
+}
+
+struct Fleet {
+    functions: HashMap<&'static str, LambdaProcess>,
+}
+
+impl Fleet {
+    async fn start(table: &str) -> Fleet {
+        let env = moto::function_env(table);
+        let mut functions = HashMap::new();
+        for (name, binary) in HTTP_FUNCTIONS {
+            functions.insert(*name, LambdaProcess::start(binary, name, &env).await);
+        }
+        Fleet { functions }
+    }
+
+    async fn call(
+        &self,
+        function: &str,
+        (method, route_key, path): (&str, &str, &str),
+        claims: Option<Value>,
+        body: Option<Value>,
+    ) -> HttpAnswer {
+        let event = http_event(method, route_key, path, claims, body);
+        http_answer(self.functions[function].invoke(event).await)
+    }
+
+    async fn verify(&self, secret: &str) -> String {
+        let answer = self
+            .call(
+                "verify-key",
+                ("POST", "POST /verify", "/verify"),
+                None,
+                Some(json!({ "key": secret })),
+            )
+            .await;
+        assert_eq!(answer.status, 200);
+        answer.body["code"].as_str().unwrap().to_owned()
+    }
+}
+
+fn assert_problem(answer: &HttpAnswer, status: u16, code: &str) {
+    assert_eq!(answer.status, status, "{}", answer.body);
+    assert_eq!(answer.content_type, "application/problem+json");
+    assert_eq!(answer.body["code"], code, "{}", answer.body);
+    assert_eq!(answer.body["status"], status);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_http_function_serves_its_route_from_api_gateway_events() {
+    let (_, table) = moto::table().await;
+    let fleet = Fleet::start(&table).await;
+    let alice = || Some(admin("alice", "acme"));
+
+    let app = fleet
+        .call(
+            "create-application",
+            ("POST", "POST /applications", "/applications"),
+            alice(),
+            Some(json!({"name": "Billing"})),
+        )
+        .await;
+    assert_eq!(app.status, 201, "{}", app.body);
+    let app_id = app.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(app.body["created_by"], "alice");
+    let app_path = format!("/applications/{app_id}");
+    let keys_path = format!("{app_path}/keys");
+
+    let listed = fleet
+        .call(
+            "list-applications",
+            ("GET", "GET /applications", "/applications"),
+            alice(),
+            None,
+        )
+        .await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1);
+    let got = fleet
+        .call(
+            "get-application",
+            ("GET", "GET /applications/{id}", &app_path),
+            alice(),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (got.status, got.body["name"].as_str()),
+        (200, Some("Billing"))
+    );
+    let updated = fleet
+        .call(
+            "update-application",
+            ("PATCH", "PATCH /applications/{id}", &app_path),
+            alice(),
+            Some(json!({"description": "invoices"})),
+        )
+        .await;
+    assert_eq!(
+        (updated.status, updated.body["description"].as_str()),
+        (200, Some("invoices"))
+    );
+
+    let create = |name: &str| json!({"name": name, "scopes": ["sims:read"]});
+    let created = fleet
+        .call(
+            "create-key",
+            ("POST", "POST /applications/{id}/keys", &keys_path),
+            alice(),
+            Some(create("ci")),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let key_id = created.body["key"]["id"].as_str().unwrap().to_owned();
+    let secret = created.body["secret"].as_str().unwrap().to_owned();
+    let key_path = format!("/keys/{key_id}");
+    assert_eq!(fleet.verify(&secret).await, "VALID");
+
+    let listed = fleet
+        .call(
+            "list-keys",
+            ("GET", "GET /applications/{id}/keys", &keys_path),
+            alice(),
+            None,
+        )
+        .await;
+    assert_eq!(listed.body["items"][0]["id"], key_id.as_str());
+    let got = fleet
+        .call(
+            "get-key",
+            ("GET", "GET /keys/{id}", &key_path),
+            alice(),
+            None,
+        )
+        .await;
+    assert_eq!(got.status, 200);
+    let text = got.body.to_string();
+    assert!(
+        !text.contains(&secret) && !text.contains("hash"),
+        "a read shows no secret or hash: {text}"
+    );
+    let renamed = fleet
+        .call(
+            "update-key",
+            ("PATCH", "PATCH /keys/{id}", &key_path),
+            alice(),
+            Some(json!({"name": "ci-2"})),
+        )
+        .await;
+    assert_eq!(renamed.body["name"], "ci-2");
+
+    let disabled = fleet
+        .call(
+            "disable-key",
+            (
+                "POST",
+                "POST /keys/{id}/disable",
+                &format!("{key_path}/disable"),
+            ),
+            alice(),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (disabled.status, disabled.body["status"].as_str()),
+        (200, Some("disabled"))
+    );
+    assert_eq!(fleet.verify(&secret).await, "DISABLED");
+    let enabled = fleet
+        .call(
+            "enable-key",
+            (
+                "POST",
+                "POST /keys/{id}/enable",
+                &format!("{key_path}/enable"),
+            ),
+            alice(),
+            None,
+        )
+        .await;
+    assert_eq!(enabled.body["status"], "active");
+    assert_eq!(fleet.verify(&secret).await, "VALID");
+
+    let record = fleet
+        .call(
+            "get-key-record",
+            (
+                "GET",
+                "GET /keys/{id}/record",
+                &format!("{key_path}/record"),
+            ),
+            alice(),
+            None,
+        )
+        .await;
+    assert_eq!(record.status, 200);
+    assert_eq!(record.body["key_id"], key_id.as_str());
+    assert_eq!(record.body["hash"].as_str().unwrap().len(), 64);
+
+    let regenerated = fleet
+        .call(
+            "regenerate-key",
+            (
+                "POST",
+                "POST /keys/{id}/regenerate",
+                &format!("{key_path}/regenerate"),
+            ),
+            alice(),
+            None,
+        )
+        .await;
+    assert_eq!(regenerated.status, 201, "{}", regenerated.body);
+    let new_secret = regenerated.body["secret"].as_str().unwrap().to_owned();
+    let new_id = regenerated.body["key"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(fleet.verify(&secret).await, "REVOKED");
+    assert_eq!(fleet.verify(&new_secret).await, "VALID");
+
+    let revoked = fleet
+        .call(
+            "revoke-key",
+            (
+                "POST",
+                "POST /keys/{id}/revoke",
+                &format!("/keys/{new_id}/revoke"),
+            ),
+            alice(),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.body["status"], "revoked");
+    assert_eq!(fleet.verify(&new_secret).await, "REVOKED");
+    let other = fleet
+        .call(
+            "create-key",
+            ("POST", "POST /applications/{id}/keys", &keys_path),
+            alice(),
+            Some(create("other")),
+        )
+        .await;
+    let other_id = other.body["key"]["id"].as_str().unwrap().to_owned();
+    let deleted = fleet
+        .call(
+            "revoke-key",
+            ("DELETE", "DELETE /keys/{id}", &format!("/keys/{other_id}")),
+            alice(),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (deleted.status, deleted.body["status"].as_str()),
+        (200, Some("revoked"))
+    );
+
+    // Another account's objects are 404, as problem details.
+    let mallory = || Some(admin("mallory", "evil"));
+    for (function, route, path) in [
+        ("get-key", ("GET", "GET /keys/{id}"), key_path.clone()),
+        (
+            "get-key-record",
+            ("GET", "GET /keys/{id}/record"),
+            format!("{key_path}/record"),
+        ),
+        (
+            "disable-key",
+            ("POST", "POST /keys/{id}/disable"),
+            format!("{key_path}/disable"),
+        ),
+    ] {
+        let answer = fleet
+            .call(function, (route.0, route.1, &path), mallory(), None)
+            .await;
+        assert_problem(&answer, 404, "KEY_NOT_FOUND");
+    }
+    let foreign = fleet
+        .call(
+            "get-application",
+            ("GET", "GET /applications/{id}", &app_path),
+            mallory(),
+            None,
+        )
+        .await;
+    assert_problem(&foreign, 404, "APPLICATION_NOT_FOUND");
+    let foreign = fleet
+        .call(
+            "create-key",
+            ("POST", "POST /applications/{id}/keys", &keys_path),
+            mallory(),
+            Some(create("x")),
+        )
+        .await;
+    assert_problem(&foreign, 404, "APPLICATION_NOT_FOUND");
+
+    // Bad input and missing claims are problems too, never a 500.
+    let bad = fleet
+        .call(
+            "create-key",
+            ("POST", "POST /applications/{id}/keys", &keys_path),
+            alice(),
+            Some(json!({"name": "x".repeat(65)})),
+        )
+        .await;
+    assert_problem(&bad, 422, "INVALID_NAME");
+    let anonymous = fleet
+        .call(
+            "list-applications",
+            ("GET", "GET /applications", "/applications"),
+            None,
+            None,
+        )
+        .await;
+    assert_problem(&anonymous, 401, "TOKEN_MISSING");
+    let limited = fleet
+        .call(
+            "list-audit",
+            ("GET", "GET /audit", "/audit"),
+            Some(claims("carol", "acme", "keys:view:own")),
+            None,
+        )
+        .await;
+    assert_problem(&limited, 403, "PERMISSION_DENIED");
+    // A function serves only its own routes.
+    let elsewhere = fleet
+        .call(
+            "create-key",
+            ("GET", "GET /keys/{id}", &key_path),
+            alice(),
+            None,
+        )
+        .await;
+    assert_problem(&elsewhere, 404, "ROUTE_NOT_FOUND");
+
+    let audit = fleet
+        .call("list-audit", ("GET", "GET /audit", "/audit"), alice(), None)
+        .await;
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for action in [
+        "application.created",
+        "key.created",
+        "key.disabled",
+        "key.enabled",
+        "key.regenerated",
+        "key.revoked",
+    ] {
+        assert!(
+            actions.contains(&action),
+            "{action} missing from {actions:?}"
+        );
+    }
+    assert!(!audit.body.to_string().contains(&secret));
+    let notices = fleet
+        .call(
+            "list-notifications",
+            ("GET", "GET /notifications", "/notifications"),
+            alice(),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (
+            notices.status,
+            notices.body["items"].as_array().map(Vec::len)
+        ),
+        (200, Some(0))
+    );
+
+    // Offboarding bob stops the key he created; revoking the application
+    // stops the rest.
+    let bob = fleet
+        .call(
+            "create-key",
+            ("POST", "POST /applications/{id}/keys", &keys_path),
+            Some(admin("bob", "acme")),
+            Some(create("bob's")),
+        )
+        .await;
+    let bob_secret = bob.body["secret"].as_str().unwrap().to_owned();
+    let kept = fleet
+        .call(
+            "create-key",
+            ("POST", "POST /applications/{id}/keys", &keys_path),
+            alice(),
+            Some(create("kept")),
+        )
+        .await;
+    let kept_secret = kept.body["secret"].as_str().unwrap().to_owned();
+    let offboarded = fleet
+        .call(
+            "offboard-user",
+            ("DELETE", "DELETE /users/{id}", "/users/bob"),
+            alice(),
+            None,
+        )
+        .await;
+    assert_eq!(offboarded.status, 200, "{}", offboarded.body);
+    assert_eq!(fleet.verify(&bob_secret).await, "OWNER_DELETED");
+    assert_eq!(fleet.verify(&kept_secret).await, "VALID");
+    let revoked_app = fleet
+        .call(
+            "revoke-application",
+            (
+                "POST",
+                "POST /applications/{id}/revoke",
+                &format!("{app_path}/revoke"),
+            ),
+            alice(),
+            None,
+        )
+        .await;
+    assert_eq!(revoked_app.body["status"], "revoked");
+    assert_eq!(fleet.verify(&kept_secret).await, "APPLICATION_REVOKED");
+}
+
+/// The service over the same table, to set up keys in each state.
+fn service(client: aws_sdk_dynamodb::Client, table: &str) -> Service {
+    Service::new(
+        Arc::new(DynamoStore::new(client, table)),
+        Config::default(),
+        Arc::new(SystemClock),
+        Arc::new(LogPublisher),
+    )
+}
+
+fn caller(user: &str) -> Caller {
+    Caller {
+        user_id: user.into(),
+        account: "acme".into(),
+        permissions: perm::ALL
+            .iter()
+            .map(|p| p.to_string())
+            .chain(["sims:*".into(), "billing:*".into()])
+            .collect(),
+        mfa: true,
+    }
+}
+
+async fn new_app(service: &Service, owner: &Caller) -> String {
+    let input = CreateApplication {
+        name: "platform".into(),
+        description: String::new(),
+        key_prefix: Some("acme".into()),
+    };
+    let reply = service
+        .create_application(owner, &input, None)
+        .await
+        .unwrap();
+    reply.body["id"].as_str().unwrap().to_owned()
+}
+
+async fn new_key(
+    service: &Service,
+    owner: &Caller,
+    app: &str,
+    scopes: &[&str],
+    expires_at: Option<String>,
+) -> (String, String) {
+    let input = CreateKey {
+        name: "k".into(),
+        description: String::new(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        expires_at,
+    };
+    let reply = service.create_key(owner, app, &input, None).await.unwrap();
+    (
+        reply.body["key"]["id"].as_str().unwrap().to_owned(),
+        reply.body["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn authorizer_event(authorization: &str) -> Value {
+    let mut event: Value = serde_json::from_str(AUTHORIZER_EVENT).unwrap();
+    event["headers"]["authorization"] = authorization.into();
+    event["identitySource"] = json!([authorization]);
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_authorizer_allows_valid_keys_and_denies_every_other() {
+    let (client, table) = moto::table().await;
+    let service = service(client, &table);
+    let (alice, bob) = (caller("alice"), caller("bob"));
+    let app = new_app(&service, &alice).await;
+    let (valid_id, valid) = new_key(&service, &alice, &app, &["sims:read"], None).await;
+    let (_, wrong_scope) = new_key(&service, &alice, &app, &["billing:read"], None).await;
+    let (disabled_id, disabled) = new_key(&service, &alice, &app, &["sims:read"], None).await;
+    service
+        .disable_key(&alice, &disabled_id, None)
+        .await
+        .unwrap();
+    let (revoked_id, revoked) = new_key(&service, &alice, &app, &["sims:read"], None).await;
+    service.revoke_key(&alice, &revoked_id, None).await.unwrap();
+    let soon = keyward::domain::rfc3339::format(time_now() + 2);
+    let (_, expired) = new_key(&service, &alice, &app, &["sims:read"], Some(soon)).await;
+    let (_, offboarded) = new_key(&service, &bob, &app, &["sims:read"], None).await;
+    service.offboard_user(&alice, "bob", None).await.unwrap();
+    let doomed_app = new_app(&service, &alice).await;
+    let (_, in_revoked_app) = new_key(&service, &alice, &doomed_app, &["sims:read"], None).await;
+    service
+        .revoke_application(&alice, &doomed_app, None)
+        .await
+        .unwrap();
+    let (_, unknown) = wasm_validator::format_key("acme", &[3; 16], &[4; 32]);
+
+    let mut env = moto::function_env(&table);
+    env.push((
+        "KEYWARD_AUTHORIZER_SCOPES",
+        json!({"GET /sims/{id}": ["sims:read"]}).to_string(),
+    ));
+    let authorizer =
+        LambdaProcess::start(env!("CARGO_BIN_EXE_authorizer"), "authorizer", &env).await;
+    let decide = |authorization: String| {
+        let event = authorizer_event(&authorization);
+        let authorizer = &authorizer;
+        async move {
+            match authorizer.invoke(event).await {
+                Outcome::Response(r) => r,
+                other => panic!("authorizer failed: {other:?}"),
+            }
+        }
+    };
+
+    let allowed = decide(format!("Bearer {valid}")).await;
+    assert_eq!(allowed["isAuthorized"], true, "{allowed}");
+    assert_eq!(allowed["context"]["key_id"], valid_id.as_str());
+    assert_eq!(allowed["context"]["account"], "acme");
+    assert_eq!(allowed["context"]["application_id"], app.as_str());
+    assert_eq!(allowed["context"]["scopes"], "sims:read");
+    // A bare key in the header works too.
+    assert_eq!(decide(valid.clone()).await["isAuthorized"], true);
+
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    for (presented, code) in [
+        ("Bearer not-a-key".to_owned(), "MALFORMED"),
+        (format!("Bearer {}", &valid[..valid.len() - 1]), "MALFORMED"),
+        (format!("Bearer {unknown}"), "NOT_FOUND"),
+        (format!("Bearer {disabled}"), "DISABLED"),
+        (format!("Bearer {expired}"), "EXPIRED"),
+        (format!("Bearer {revoked}"), "REVOKED"),
+        (format!("Bearer {in_revoked_app}"), "APPLICATION_REVOKED"),
+        (format!("Bearer {offboarded}"), "OWNER_DELETED"),
+        (format!("Bearer {wrong_scope}"), "INSUFFICIENT_SCOPE"),
+        (String::new(), "MALFORMED"),
+    ] {
+        let denied = decide(presented).await;
+        assert_eq!(denied["isAuthorized"], false, "{code}: {denied}");
+        assert_eq!(denied["context"]["code"], code);
+        assert!(denied["context"].get("key_id").is_none());
+    }
+}
+
+fn time_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Calls moto's SQS with the JSON protocol (no SDK needed for three calls).
+async fn sqs(action: &str, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(moto::endpoint())
+        .header("x-amz-target", format!("AmazonSQS.{action}"))
+        // moto picks the service from the credential scope; it checks no
+        // signature.
+        .header(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential=test/20261123/{}/sqs/aws4_request, SignedHeaders=host, Signature=0",
+                moto::REGION
+            ),
+        )
+        .header("content-type", "application/x-amz-json-1.0")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "SQS {action}: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_expiry_job_notifies_once_per_key_and_day_through_sns() {
+    let (client, table) = moto::table().await;
+    let service = service(client, &table);
+    let alice = caller("alice");
+    let app = new_app(&service, &alice).await;
+    let in_days = |d: i64| Some(keyward::domain::rfc3339::format(time_now() + d * 86_400));
+    let (soon_id, _) = new_key(&service, &alice, &app, &[], in_days(3)).await;
+    let (later_id, _) = new_key(&service, &alice, &app, &[], in_days(100)).await;
+
+    // An SQS queue subscribed to the topic shows what SNS delivered.
+    let sns = moto::sns();
+    let topic = sns
+        .create_topic()
+        .name(moto::unique("notices"))
+        .send()
+        .await
+        .unwrap();
+    let topic_arn = topic.topic_arn().unwrap().to_owned();
+    let queue_name = moto::unique("inbox");
+    let queue_url = sqs("CreateQueue", json!({"QueueName": queue_name})).await["QueueUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sns.subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(format!(
+            "arn:aws:sqs:{}:123456789012:{queue_name}",
+            moto::REGION
+        ))
+        .send()
+        .await
+        .unwrap();
+
+    let mut env = moto::function_env(&table);
+    env.push(("KEYWARD_TOPIC_ARN", topic_arn));
+    let job = LambdaProcess::start(
+        env!("CARGO_BIN_EXE_notify-expiring"),
+        "notify-expiring",
+        &env,
+    )
+    .await;
+    let event: Value = serde_json::from_str(SCHEDULED_EVENT).unwrap();
+    let report = |outcome: Outcome| match outcome {
+        Outcome::Response(r) => r,
+        other => panic!("job failed: {other:?}"),
+    };
+    let first = report(job.invoke(event.clone()).await);
+    let second = report(job.invoke(event).await);
+    assert_eq!(
+        (first["sent"].as_u64(), first["already_sent"].as_u64()),
+        (Some(1), Some(0)),
+        "{first}"
+    );
+    assert_eq!(
+        (second["sent"].as_u64(), second["already_sent"].as_u64()),
+        (Some(0), Some(1)),
+        "{second}"
+    );
+    assert_eq!(first["publish_failures"], 0);
+
+    let notices = service
+        .list_notifications(&alice, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(notices.items.len(), 1);
+    assert_eq!(notices.items[0].key_id, soon_id);
+
+    let received = sqs(
+        "ReceiveMessage",
+        json!({"QueueUrl": queue_url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1}),
+    )
+    .await;
+    let messages = received["Messages"].as_array().cloned().unwrap_or_default();
+    assert_eq!(messages.len(), 1, "one publish for one notice: {received}");
+    let envelope: Value = serde_json::from_str(messages[0]["Body"].as_str().unwrap()).unwrap();
+    let notice: Value = serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(notice["key_id"], soon_id.as_str());
+    assert_eq!(notice["recipient"], "alice");
+    assert_ne!(notice["key_id"], later_id.as_str());
+}

@@ -1271,44 +1271,17 @@ async fn sqlite_store() -> (std::sync::Arc<dyn keyward::store::Store>, tempfile:
 
 every_case!(sqlite, super::sqlite_store());
 
+#[path = "support/moto.rs"]
+mod moto;
+
 /// The same suite against DynamoDB, through a DynamoDB-compatible server on
 /// loopback (`moto_server`, started by `tests/run.sh`): a fresh table per
 /// test.
 async fn dynamodb_store() -> (std::sync::Arc<dyn keyward::store::Store>, ()) {
-    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-    let endpoint = std::env::var("KEYWARD_TEST_DYNAMODB_ENDPOINT").expect(
-        "KEYWARD_TEST_DYNAMODB_ENDPOINT must point at a DynamoDB-compatible server: run tests/run.sh, \
-         which starts moto_server",
-    );
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("test", "test", None, None, "conformance"))
-        .http_client(keyward::aws::http_client())
-        .build();
-    let client = aws_sdk_dynamodb::Client::from_conf(config);
-    let table = format!("conformance-{}", uuid_like());
-    keyward::store::dynamodb::DynamoStore::create_table(&client, &table)
-        .await
-        .unwrap();
+    let (client, table) = moto::table().await;
     (
         std::sync::Arc::new(keyward::store::dynamodb::DynamoStore::new(client, table)),
         (),
-    )
-}
-
-fn uuid_like() -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!(
-        "{}-{nanos}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
     )
 }
 

@@ -34,7 +34,8 @@ pub struct ApiGatewayClaims {
 impl Authenticate for ApiGatewayClaims {
     fn authenticate(&self, parts: &Parts) -> Result<Caller, ApiError> {
         #[allow(irrefutable_let_patterns)] // one variant with only `apigw_http` enabled
-        let Some(RequestContext::ApiGatewayV2(context)) = parts.extensions.get::<RequestContext>() else {
+        let Some(RequestContext::ApiGatewayV2(context)) = parts.extensions.get::<RequestContext>()
+        else {
             return Err(ApiError::TokenMissing);
         };
         let claims = context
@@ -43,7 +44,10 @@ impl Authenticate for ApiGatewayClaims {
             .and_then(|a| a.jwt.as_ref())
             .map(|jwt| &jwt.claims)
             .ok_or(ApiError::TokenMissing)?;
-        let claims: Map<String, Value> = claims.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        let claims: Map<String, Value> = claims
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
         Caller::from_claims(&claims, &self.account_claim)
     }
 }
@@ -54,10 +58,17 @@ pub async fn service_from_env() -> Result<Arc<Service>, Error> {
     let sdk = aws::load_config().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), aws::table_from_env()?);
     let publisher: Arc<dyn NoticePublisher> = match std::env::var("KEYWARD_TOPIC_ARN") {
-        Ok(arn) if !arn.is_empty() => Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), arn)),
+        Ok(arn) if !arn.is_empty() => {
+            Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), arn))
+        }
         _ => Arc::new(LogPublisher),
     };
-    Ok(Arc::new(Service::new(Arc::new(store), config, Arc::new(SystemClock), publisher)))
+    Ok(Arc::new(Service::new(
+        Arc::new(store),
+        config,
+        Arc::new(SystemClock),
+        publisher,
+    )))
 }
 
 fn init_tracing() {
@@ -119,11 +130,14 @@ impl RouteScopes {
         let Ok(json) = std::env::var("KEYWARD_AUTHORIZER_SCOPES") else {
             return Ok(RouteScopes(HashMap::new()));
         };
-        let map: HashMap<String, Vec<String>> = serde_json::from_str(&json)
-            .map_err(|e| format!("KEYWARD_AUTHORIZER_SCOPES must map route keys to scope lists: {e}"))?;
+        let map: HashMap<String, Vec<String>> = serde_json::from_str(&json).map_err(|e| {
+            format!("KEYWARD_AUTHORIZER_SCOPES must map route keys to scope lists: {e}")
+        })?;
         for scope in map.values().flatten() {
             if !wasm_validator::is_valid_scope(scope) {
-                return Err(format!("KEYWARD_AUTHORIZER_SCOPES: {scope:?} is not a valid scope"));
+                return Err(format!(
+                    "KEYWARD_AUTHORIZER_SCOPES: {scope:?} is not a valid scope"
+                ));
             }
         }
         Ok(RouteScopes(map))
@@ -152,7 +166,12 @@ pub async fn authorize(
         .or_else(|| request.headers.get("x-api-key"))
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-        .or_else(|| request.identity_source.as_ref().and_then(|s| s.first().cloned()))
+        .or_else(|| {
+            request
+                .identity_source
+                .as_ref()
+                .and_then(|s| s.first().cloned())
+        })
         .unwrap_or_default();
     let verify = VerifyRequest {
         key: Secret::new(presented),
@@ -163,8 +182,14 @@ pub async fn authorize(
         Ok(verdict) if verdict.valid => {
             context.insert("key_id".into(), verdict.key_id.unwrap_or_default().into());
             context.insert("account".into(), verdict.account.unwrap_or_default().into());
-            context.insert("application_id".into(), verdict.application_id.unwrap_or_default().into());
-            context.insert("scopes".into(), verdict.scopes.unwrap_or_default().join(" ").into());
+            context.insert(
+                "application_id".into(),
+                verdict.application_id.unwrap_or_default().into(),
+            );
+            context.insert(
+                "scopes".into(),
+                verdict.scopes.unwrap_or_default().join(" ").into(),
+            );
             SimpleAuthorizerResponse {
                 is_authorized: true,
                 context,
@@ -193,10 +218,12 @@ pub async fn run_authorizer() -> Result<(), Error> {
     let service = service_from_env().await?;
     spawn_usage_flusher(service.clone());
     let scopes = Arc::new(RouteScopes::from_env()?);
-    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
-        let (service, scopes) = (service.clone(), scopes.clone());
-        async move { Ok::<_, Error>(authorize(&service, &scopes, &event.payload).await) }
-    }))
+    lambda_http::lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {
+            let (service, scopes) = (service.clone(), scopes.clone());
+            async move { Ok::<_, Error>(authorize(&service, &scopes, &event.payload).await) }
+        },
+    ))
     .await
 }
 
