@@ -30,16 +30,5 @@ step "infra/template.yaml passes cfn-lint"
 step "the pure core builds for wasm32-unknown-unknown"
 cargo build -p wasm-validator --target wasm32-unknown-unknown --locked
 
-step "moto_server on a free loopback port"
-MOTO_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-.venv/bin/moto_server -H 127.0.0.1 -p "$MOTO_PORT" >"${TMPDIR:-/tmp}/keyward-moto.log" 2>&1 &
-MOTO_PID=$!
-trap 'kill $MOTO_PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$MOTO_PORT/moto-api/" >/dev/null 2>&1 && break
-  sleep 0.1
-done
-export KEYWARD_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$MOTO_PORT"
-
-step "every test"
-cargo test --workspace --locked
+step "every test (with moto_server on a free loopback port)"
+tests/with-moto.sh cargo test --workspace --locked
