@@ -792,7 +792,7 @@ async fn the_expiry_job_notifies_once_per_key_and_day_through_sns() {
 
     let received = sqs(
         "ReceiveMessage",
-        json!({"QueueUrl": queue_url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1}),
+        json!({"QueueUrl": queue_url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 0}),
     )
     .await;
     let messages = received["Messages"].as_array().cloned().unwrap_or_default();

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-.venv/bin/moto_server -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/keyward-moto-$port.log" 2>&1 &
+.venv/bin/python tests/moto_server.py 127.0.0.1 "$port" >"${TMPDIR:-/tmp}/keyward-moto-$port.log" 2>&1 &
 moto=$!
 trap 'kill $moto 2>/dev/null || true' EXIT
 for _ in $(seq 1 150); do

@@ -266,19 +266,6 @@ async fn update_application(
         .await
 }
 
-async fn revoke_application(
-    State(s): State<AppState>,
-    caller: Caller,
-    Id(id): Id,
-    ctx: MutationContext,
-    OptionalBody(body): OptionalBody<EmptyBody>,
-) -> Answer<Reply> {
-    let idem = ctx.idempotency(&caller, &body.raw)?;
-    s.service
-        .revoke_application(&caller, &id, idem.as_ref())
-        .await
-}
-
 async fn create_key(
     State(s): State<AppState>,
     caller: Caller,
@@ -323,28 +310,6 @@ async fn update_key(
 #[serde(deny_unknown_fields)]
 pub struct EmptyBody {}
 
-async fn disable_key(
-    State(s): State<AppState>,
-    caller: Caller,
-    Id(id): Id,
-    ctx: MutationContext,
-    OptionalBody(body): OptionalBody<EmptyBody>,
-) -> Answer<Reply> {
-    let idem = ctx.idempotency(&caller, &body.raw)?;
-    s.service.disable_key(&caller, &id, idem.as_ref()).await
-}
-
-async fn enable_key(
-    State(s): State<AppState>,
-    caller: Caller,
-    Id(id): Id,
-    ctx: MutationContext,
-    OptionalBody(body): OptionalBody<EmptyBody>,
-) -> Answer<Reply> {
-    let idem = ctx.idempotency(&caller, &body.raw)?;
-    s.service.enable_key(&caller, &id, idem.as_ref()).await
-}
-
 async fn regenerate_key(
     State(s): State<AppState>,
     caller: Caller,
@@ -358,16 +323,23 @@ async fn regenerate_key(
         .await
 }
 
-async fn revoke_key(
-    State(s): State<AppState>,
-    caller: Caller,
-    Id(id): Id,
-    ctx: MutationContext,
-    OptionalBody(body): OptionalBody<EmptyBody>,
-) -> Answer<Reply> {
-    let idem = ctx.idempotency(&caller, &body.raw)?;
-    s.service.revoke_key(&caller, &id, idem.as_ref()).await
+/// A lifecycle POST: no fields, an optional Idempotency-Key.
+macro_rules! lifecycle_handler {
+    ($($name:ident),*) => {$(
+        async fn $name(
+            State(s): State<AppState>,
+            caller: Caller,
+            Id(id): Id,
+            ctx: MutationContext,
+            OptionalBody(body): OptionalBody<EmptyBody>,
+        ) -> Answer<Reply> {
+            let idem = ctx.idempotency(&caller, &body.raw)?;
+            s.service.$name(&caller, &id, idem.as_ref()).await
+        }
+    )*};
 }
+
+lifecycle_handler!(revoke_application, disable_key, enable_key, revoke_key);
 
 async fn get_key_record(
     State(s): State<AppState>,

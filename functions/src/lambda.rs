@@ -22,7 +22,6 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The caller from the claims that API Gateway's JWT authorizer verified and
 /// put in the request context. Without them (a route not behind the
@@ -83,27 +82,12 @@ fn init_tracing() {
         .try_init();
 }
 
-/// Writes verification uses in the background. Lambda freezes the process
-/// between invocations; the task resumes with the next one, so uses are
-/// written late, never on an answer's path.
-fn spawn_usage_flusher(service: Arc<Service>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            if let Err(e) = service.flush_usage().await {
-                tracing::warn!(error = %e, "writing key usage failed; will retry");
-            }
-        }
-    });
-}
-
 /// Runs one HTTP function: the shared router restricted to `function`'s
 /// routes, behind API Gateway (payload format 2.0).
 pub async fn run_http_function(function: &'static str) -> Result<(), Error> {
     init_tracing();
     let service = service_from_env().await?;
-    spawn_usage_flusher(service.clone());
+    service.spawn_usage_flusher();
     let account_claim = service.config().account_claim.clone();
     let state = AppState {
         service,
@@ -216,7 +200,7 @@ pub async fn authorize(
 pub async fn run_authorizer() -> Result<(), Error> {
     init_tracing();
     let service = service_from_env().await?;
-    spawn_usage_flusher(service.clone());
+    service.spawn_usage_flusher();
     let scopes = Arc::new(RouteScopes::from_env()?);
     lambda_http::lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2CustomAuthorizerV2Request>| {

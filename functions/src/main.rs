@@ -15,7 +15,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -232,18 +231,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         );
     }
     // Uses noted by verifications are written here, off the answer's path.
-    let flusher = {
-        let service = service.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tick.tick().await;
-                if let Err(e) = service.flush_usage().await {
-                    tracing::warn!(error = %e, "writing key usage failed; will retry");
-                }
-            }
-        })
-    };
+    let flusher = service.spawn_usage_flusher();
     axum::serve(listener, router(state, None))
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -277,6 +277,21 @@ impl Service {
             .await
     }
 
+    /// The background task that writes noted uses every second, off every
+    /// answer's path (in Lambda it resumes with the next invocation).
+    pub fn spawn_usage_flusher(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let service = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = service.flush_usage().await {
+                    tracing::warn!(error = %e, "writing key usage failed; will retry");
+                }
+            }
+        })
+    }
+
     /// Plans and commits a mutation, re-planning on conflicts; replays the
     /// stored answer for a retried Idempotency-Key.
     async fn run<F, Fut>(
@@ -580,29 +595,35 @@ impl Service {
                 return Ok(Plan::new(200, to_value(&app.view())));
             }
             let mut plan = Plan::new(0, Value::Null);
-            for key in self.store.list_application_keys(id).await? {
+            // Only live keys need a write: revoked ones already fail, and
+            // expired ones can only be deleted. This keeps the commit small
+            // (DynamoDB transactions hold at most 100 items).
+            let live = self
+                .store
+                .list_application_keys(id)
+                .await?
+                .into_iter()
+                .filter(|k| matches!(k.status_at(now), KeyStatus::Active | KeyStatus::Disabled));
+            for key in live {
                 let mut revoked = key.clone();
                 revoked.application_status = ApplicationStatus::Revoked;
-                if key.status != StoredKeyStatus::Revoked {
-                    revoked.status = StoredKeyStatus::Revoked;
-                    revoked.revoked_at = Some(now);
-                    revoked.updated_at = now;
-                }
+                revoked.status = StoredKeyStatus::Revoked;
+                revoked.revoked_at = Some(now);
+                revoked.updated_at = now;
                 revoked.ttl = revoked.purge_after(self.config.retention_seconds());
-                if key.status != StoredKeyStatus::Revoked {
-                    plan = plan.with(self.audit(
+                plan = plan
+                    .with(self.audit(
                         caller,
                         "key.revoked",
                         ("key", &key.id),
                         Some(to_value(&key.view(now))),
                         Some(to_value(&revoked.view(now))),
                         now,
-                    )?);
-                }
-                plan = plan.with(Write::Key {
-                    item: revoked,
-                    expected: Some(key.version),
-                });
+                    )?)
+                    .with(Write::Key {
+                        item: revoked,
+                        expected: Some(key.version),
+                    });
             }
             let mut revoked = app.clone();
             revoked.status = ApplicationStatus::Revoked;

@@ -28,28 +28,26 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-pub fn dynamodb() -> aws_sdk_dynamodb::Client {
-    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
+/// One SDK configuration for every client: moto's endpoint, a fixed
+/// region, test credentials.
+fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
+        .region(aws_config::Region::new(REGION))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto"),
+        ))
         .http_client(keyward::aws::http_client())
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(config)
+        .build()
+}
+
+pub fn dynamodb() -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&sdk_config())
 }
 
 pub fn sns() -> aws_sdk_sns::Client {
-    use aws_sdk_sns::config::{BehaviorVersion, Credentials, Region};
-    let config = aws_sdk_sns::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .endpoint_url(endpoint())
-        .region(Region::new(REGION))
-        .credentials_provider(Credentials::new("test", "test", None, None, "moto"))
-        .http_client(keyward::aws::http_client())
-        .build();
-    aws_sdk_sns::Client::from_conf(config)
+    aws_sdk_sns::Client::new(&sdk_config())
 }
 
 /// A fresh table laid out as `infra/template.yaml` declares it.
