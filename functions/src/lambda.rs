@@ -180,6 +180,13 @@ pub async fn authorize(
             }
         }
         Ok(verdict) => {
+            // API Gateway drops a denial's context: the log is where a
+            // platform sees why a key was refused (the code, never the key).
+            tracing::info!(
+                code = verdict.code.as_str(),
+                key_id = verdict.key_id.as_deref(),
+                "denied"
+            );
             context.insert("code".into(), verdict.code.as_str().into());
             SimpleAuthorizerResponse {
                 is_authorized: false,

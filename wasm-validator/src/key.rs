@@ -141,7 +141,7 @@ pub fn parse(presented: &str) -> Result<ParsedKey<'_>, MalformedReason> {
         return Err(MalformedReason::BadLength);
     }
     let checked_len = full.len() - CHECKSUM_LEN;
-    if checksum_of(&full[..checked_len]).as_bytes() != full[checked_len..].as_bytes() {
+    if checksum_of(&full[..checked_len]).as_bytes() != &full.as_bytes()[checked_len..] {
         return Err(MalformedReason::BadChecksum);
     }
     let key_id = &body[..KEY_ID_LEN];
