@@ -783,6 +783,17 @@ mod conformance {
         h.service.verify(&request).await.unwrap().code
     }
 
+    /// An application with two keys, made through the service: (app, first
+    /// key id, second key id).
+    pub async fn harness_for_tests(store: Arc<dyn Store>) -> (String, String, String) {
+        let h = harness(store);
+        let alice = admin("alice");
+        let app = create_app(&h, &alice).await;
+        let (first, _) = create_key(&h, &alice, &app, &new_key("first")).await;
+        let (second, _) = create_key(&h, &alice, &app, &new_key("second")).await;
+        (app, first, second)
+    }
+
     pub async fn thirty_parallel_key_creates_leave_exactly_ten(store: Arc<dyn Store>) {
         let h = harness(store.clone());
         let alice = admin("alice");
@@ -1286,3 +1297,54 @@ async fn dynamodb_store() -> (std::sync::Arc<dyn keyward::store::Store>, ()) {
 }
 
 every_case!(dynamodb, super::dynamodb_store());
+
+/// DynamoDB only: an id whose item TTL purged is dropped from its set on
+/// the next consistent read (TTL deletes without touching the set).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_prunes_ids_of_purged_keys() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use keyward::store::Store;
+    let (client, table) = moto::table().await;
+    let store = keyward::store::dynamodb::DynamoStore::new(client.clone(), &table);
+    let h = conformance::harness_for_tests(std::sync::Arc::new(store.clone()));
+    let (app, purged, kept) = h.await;
+    // What TTL would do: delete the key item, leave the set alone.
+    client
+        .delete_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S(format!("KEY#{purged}")))
+        .key("sk", AttributeValue::S("KEY".into()))
+        .send()
+        .await
+        .unwrap();
+    let ids = |item: Option<std::collections::HashMap<String, AttributeValue>>| match item
+        .unwrap()
+        .get("key_ids")
+    {
+        Some(AttributeValue::Ss(ids)) => {
+            let mut ids = ids.clone();
+            ids.sort();
+            ids
+        }
+        _ => Vec::new(),
+    };
+    let app_item = || {
+        client
+            .get_item()
+            .table_name(&table)
+            .key("pk", AttributeValue::S(format!("APP#{app}")))
+            .key("sk", AttributeValue::S("APP".into()))
+            .consistent_read(true)
+            .send()
+    };
+    assert_eq!(ids(app_item().await.unwrap().item).len(), 2);
+    let listed: Vec<String> = store
+        .list_application_keys(&app)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(listed, vec![kept.clone()]);
+    assert_eq!(ids(app_item().await.unwrap().item), vec![kept]);
+}

@@ -300,6 +300,48 @@ impl DynamoStore {
         Ok(found)
     }
 
+    /// Removes ids whose items TTL has purged from an id set. Every id is
+    /// added in the same transaction as its item, so an id whose item a
+    /// consistent read does not find was purged. Best effort: a failure only
+    /// means the next read prunes.
+    async fn prune_ids(
+        &self,
+        (pk, sk): (String, &str),
+        set: &str,
+        found: &[Item],
+        ids: &[String],
+        prefix: &str,
+    ) {
+        let present: std::collections::HashSet<&str> = found
+            .iter()
+            .filter_map(|item| match item.get("pk") {
+                Some(AttributeValue::S(pk)) => pk.strip_prefix(prefix),
+                _ => None,
+            })
+            .collect();
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|id| !present.contains(id.as_str()))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .update_expression(format!("DELETE {set} :gone"))
+            .expression_attribute_values(":gone", AttributeValue::Ss(missing))
+            .send()
+            .await;
+        if let Err(e) = result {
+            tracing::debug!(error = ?e, "pruning purged ids failed; the next read retries");
+        }
+    }
+
     async fn query_page(
         &self,
         index: Option<&str>,
@@ -653,13 +695,19 @@ impl Store for DynamoStore {
         let Some(guard) = self.get(format!("ACCOUNT#{account}"), "GUARD").await? else {
             return Ok(Vec::new());
         };
-        let keys = string_set(&guard, "app_ids")
-            .into_iter()
-            .map(|id| (format!("APP#{id}"), "APP"))
-            .collect();
-        let mut apps = self
-            .batch_get(keys)
-            .await?
+        let ids = string_set(&guard, "app_ids");
+        let found = self
+            .batch_get(ids.iter().map(|id| (format!("APP#{id}"), "APP")).collect())
+            .await?;
+        self.prune_ids(
+            (format!("ACCOUNT#{account}"), "GUARD"),
+            "app_ids",
+            &found,
+            &ids,
+            "APP#",
+        )
+        .await;
+        let mut apps = found
             .iter()
             .filter(|item| item.contains_key("item"))
             .map(from_item::<Application>)
@@ -680,13 +728,19 @@ impl Store for DynamoStore {
         let Some(app) = self.get(format!("APP#{application_id}"), "APP").await? else {
             return Ok(Vec::new());
         };
-        let keys = string_set(&app, "key_ids")
-            .into_iter()
-            .map(|id| (format!("KEY#{id}"), "KEY"))
-            .collect();
-        let mut keys = self
-            .batch_get(keys)
-            .await?
+        let ids = string_set(&app, "key_ids");
+        let found = self
+            .batch_get(ids.iter().map(|id| (format!("KEY#{id}"), "KEY")).collect())
+            .await?;
+        self.prune_ids(
+            (format!("APP#{application_id}"), "APP"),
+            "key_ids",
+            &found,
+            &ids,
+            "KEY#",
+        )
+        .await;
+        let mut keys = found
             .iter()
             .map(key_from_item)
             .collect::<StoreResult<Vec<_>>>()?;
