@@ -31,4 +31,4 @@ step "the pure core builds for wasm32-unknown-unknown"
 cargo build -p wasm-validator --target wasm32-unknown-unknown --locked
 
 step "every test (with moto_server on a free loopback port)"
-tests/with-moto.sh cargo test --workspace --locked
+tests/with-moto.sh cargo test --workspace --locked --lib --test '*'

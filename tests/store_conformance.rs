@@ -17,7 +17,7 @@ mod conformance {
         CreateApplication, CreateKey, NoticePublisher, PageQuery, RegenerateKey, Service,
         VerifyRequest,
     };
-    use keyward::store::{CommitError, Page, Store, StoreError, StoreResult, Write};
+    use keyward::store::{CommitError, Page, Store, StoreError, StoreResult, UserGuard, Write};
     use serde_json::Value;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -630,17 +630,46 @@ mod conformance {
         );
     }
 
-    pub async fn offboarded_users_are_remembered(store: Arc<dyn Store>) {
-        assert!(!store.is_offboarded("acct", "bob").await.unwrap());
-        let write = || Write::OffboardedUser {
+    pub async fn user_guards_version_and_remember_offboarding(store: Arc<dyn Store>) {
+        let guard = |expected, offboarded| Write::UserGuard {
             account: "acct".into(),
             user_id: "bob".into(),
+            expected,
+            offboarded,
             at: T0,
         };
-        commit(&*store, vec![write()]).await.unwrap();
-        commit(&*store, vec![write()]).await.unwrap();
-        assert!(store.is_offboarded("acct", "bob").await.unwrap());
-        assert!(!store.is_offboarded("other", "bob").await.unwrap());
+        assert_eq!(
+            store.user_guard("acct", "bob").await.unwrap(),
+            UserGuard::default()
+        );
+        commit(&*store, vec![guard(0, false)]).await.unwrap();
+        assert_eq!(
+            store.user_guard("acct", "bob").await.unwrap(),
+            UserGuard {
+                version: 1,
+                offboarded: false
+            }
+        );
+        // A stale creation and a stale offboarding both conflict.
+        assert!(is_conflict(commit(&*store, vec![guard(0, false)]).await));
+        assert!(is_conflict(commit(&*store, vec![guard(0, true)]).await));
+        commit(&*store, vec![guard(1, true)]).await.unwrap();
+        assert_eq!(
+            store.user_guard("acct", "bob").await.unwrap(),
+            UserGuard {
+                version: 2,
+                offboarded: true
+            }
+        );
+        assert_eq!(
+            store.user_guard("other", "bob").await.unwrap(),
+            UserGuard::default()
+        );
+        // Account and user ids with separators do not run together.
+        assert_eq!(
+            store.user_guard("acct#bob", "").await.unwrap(),
+            UserGuard::default()
+        );
     }
 
     pub async fn purge_removes_only_what_is_past_its_time(store: Arc<dyn Store>) {
@@ -1139,9 +1168,9 @@ mod conformance {
             self.reads.fetch_add(1, Ordering::SeqCst);
             self.inner.get_idempotency(id).await
         }
-        async fn is_offboarded(&self, a: &str, u: &str) -> StoreResult<bool> {
+        async fn user_guard(&self, a: &str, u: &str) -> StoreResult<UserGuard> {
             self.reads.fetch_add(1, Ordering::SeqCst);
-            self.inner.is_offboarded(a, u).await
+            self.inner.user_guard(a, u).await
         }
         async fn list_audit(
             &self,
@@ -1257,7 +1286,7 @@ macro_rules! every_case {
                 notices_are_unique_per_id_and_per_recipient,
                 idempotency_records_are_unique_until_they_expire,
                 key_use_is_recorded_without_bumping_the_version,
-                offboarded_users_are_remembered,
+                user_guards_version_and_remember_offboarding,
                 purge_removes_only_what_is_past_its_time,
                 thirty_parallel_key_creates_leave_exactly_ten,
                 thirty_parallel_application_creates_leave_exactly_ten,

@@ -386,15 +386,25 @@ impl Service {
         caller.has(perm::APPLICATIONS_VIEW) || app.created_by == caller.user_id
     }
 
-    async fn refuse_offboarded(&self, caller: &Caller) -> Result<(), ApiError> {
-        if self
+    /// Refuses an offboarded caller, and returns the write that bumps the
+    /// caller's guard. A creation commits it, so it conflicts with an
+    /// offboarding that commits between its read and its commit (and the
+    /// offboarding conflicts with it the other way round).
+    async fn creator_guard(&self, caller: &Caller, now: i64) -> Result<Write, ApiError> {
+        let guard = self
             .store
-            .is_offboarded(&caller.account, &caller.user_id)
-            .await?
-        {
+            .user_guard(&caller.account, &caller.user_id)
+            .await?;
+        if guard.offboarded {
             return Err(ApiError::UserOffboarded);
         }
-        Ok(())
+        Ok(Write::UserGuard {
+            account: caller.account.clone(),
+            user_id: caller.user_id.clone(),
+            expected: guard.version,
+            offboarded: false,
+            at: now,
+        })
     }
 
     /// A fresh key and its secret for `app`, the secret shown once.
@@ -458,7 +468,7 @@ impl Service {
             let (name, description, key_prefix) =
                 (name.clone(), description.clone(), key_prefix.clone());
             async move {
-                self.refuse_offboarded(caller).await?;
+                let creator = self.creator_guard(caller, now).await?;
                 let guard = self.store.account_guard(&caller.account).await?;
                 let active = self
                     .store
@@ -489,6 +499,7 @@ impl Service {
                 };
                 let view = to_value(&app.view());
                 Ok(Plan::new(201, view.clone())
+                    .with(creator)
                     .with(Write::AccountGuard {
                         account: caller.account.clone(),
                         expected: guard,
@@ -664,6 +675,7 @@ impl Service {
         self.run(idempotency, |now| async move {
             let app = self.application_for(caller, application_id).await?;
             caller.require_on(perm::KEYS_CREATE, &app)?;
+            let creator = self.creator_guard(caller, now).await?;
             let name = validate_name(&input.name)?;
             let description = validate_description(&input.description)?;
             let scopes = validate_scopes(&input.scopes)?;
@@ -680,7 +692,6 @@ impl Service {
             if app.owner_status == OwnerStatus::Deleted {
                 return Err(ApiError::OwnerDeleted);
             }
-            self.refuse_offboarded(caller).await?;
             let keys = self.store.list_application_keys(application_id).await?;
             let counted = keys.iter().filter(|k| k.counts_toward_limit(now)).count();
             if counted >= self.config.max_active_keys as usize {
@@ -694,6 +705,7 @@ impl Service {
             let mut touched = app.clone();
             touched.version = app.version + 1;
             Ok(Plan::new(201, Self::created_reply(&key, &secret, now))
+                .with(creator)
                 .with(Write::Application {
                     item: touched,
                     expected: Some(app.version),
@@ -916,6 +928,7 @@ impl Service {
             let (old, app) = self.key_for(caller, id).await?;
             caller.require_on(perm::KEYS_CREATE, &app)?;
             caller.require_on(perm::KEYS_REVOKE, &app)?;
+            let creator = self.creator_guard(caller, now).await?;
             let grace = input.grace_seconds.unwrap_or(0);
             if !(0..=MAX_GRACE_SECONDS as i64).contains(&grace) {
                 return Err(ApiError::InvalidGracePeriod);
@@ -942,7 +955,6 @@ impl Service {
             {
                 return Err(ApiError::OwnerDeleted);
             }
-            self.refuse_offboarded(caller).await?;
             let fields = (
                 old.name.clone(),
                 old.description.clone(),
@@ -962,6 +974,7 @@ impl Service {
             retired.ttl = retired.purge_after(self.config.retention_seconds());
             let new_view = to_value(&new_key.view(now));
             Ok(Plan::new(201, Self::created_reply(&new_key, &secret, now))
+                .with(creator)
                 .with(self.audit(
                     caller,
                     "key.regenerated",
@@ -1029,9 +1042,15 @@ impl Service {
             ));
         }
         self.run(idempotency, |now| async move {
-            let mut plan = Plan::new(0, Value::Null).with(Write::OffboardedUser {
+            // Read before listing: a creation by the user that commits after
+            // this read bumps the guard, so this commit conflicts and the
+            // re-plan sees what it created.
+            let guard = self.store.user_guard(&caller.account, user_id).await?;
+            let mut plan = Plan::new(0, Value::Null).with(Write::UserGuard {
                 account: caller.account.clone(),
                 user_id: user_id.to_owned(),
+                expected: guard.version,
+                offboarded: true,
                 at: now,
             });
             let mut app_ids = Vec::new();

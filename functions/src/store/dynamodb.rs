@@ -8,7 +8,7 @@
 //! | audit event | `AUDIT#<account>` | `<at>#<nanos>#<id>` | `item` |
 //! | notice | `NOTICE#<key id>:<day>` | `NOTICE` | `item`, `ttl`, `gsi1pk` = `NOTICES#<account>#<recipient>`, `gsi1sk` = `<created_at>#<id>` |
 //! | idempotency record | `IDEM#<id>` | `IDEM` | `item`, `expires_at`, `ttl` |
-//! | offboarded user | `OFFBOARDED#<account>#<user>` | `USER` | `at` |
+//! | user guard | `USER#<len>:<account>#<user>` | `GUARD` | `version`, `offboarded`, `at` |
 //!
 //! One global secondary index, `gsi1` (`gsi1pk`, `gsi1sk`, all attributes),
 //! serves the daily expiry job and the notice lists, where eventual
@@ -20,7 +20,7 @@
 //! key item, which carries everything the verdict needs. TTL (`ttl`, epoch
 //! seconds) purges expired and revoked keys after the retention period.
 
-use super::{CommitError, Page, Store, StoreError, StoreResult, Write};
+use super::{CommitError, Page, Store, StoreError, StoreResult, UserGuard, Write};
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -628,24 +628,33 @@ impl DynamoStore {
                         values: HashMap::from([(":now".to_owned(), n(*now))]),
                     },
                 )?,
-                Write::OffboardedUser {
+                Write::UserGuard {
                     account,
                     user_id,
+                    expected,
+                    offboarded,
                     at,
-                } => self.put(
-                    Item::from([
-                        (
-                            "pk".to_owned(),
-                            s(composite("OFFBOARDED", account, user_id)),
-                        ),
-                        ("sk".to_owned(), s("USER")),
-                        ("at".to_owned(), n(*at)),
-                    ]),
-                    Expression {
-                        condition: None,
-                        values: HashMap::new(),
-                    },
-                )?,
+                } => {
+                    let mut values = HashMap::from([
+                        (":next".to_owned(), n(*expected as i64 + 1)),
+                        (":off".to_owned(), AttributeValue::Bool(*offboarded)),
+                        (":at".to_owned(), n(*at)),
+                    ]);
+                    let condition = if *expected == 0 {
+                        "attribute_not_exists(pk)"
+                    } else {
+                        values.insert(":expected".into(), n(*expected as i64));
+                        "#version = :expected"
+                    };
+                    self.update(
+                        composite("USER", account, user_id),
+                        "GUARD",
+                        "SET #version = :next, offboarded = :off, #at = :at".into(),
+                        Some(condition),
+                        &["version", "at"],
+                        values,
+                    )?
+                }
             });
         }
         // New keys of applications this commit does not write: add their
@@ -797,11 +806,15 @@ impl Store for DynamoStore {
             .transpose()
     }
 
-    async fn is_offboarded(&self, account: &str, user_id: &str) -> StoreResult<bool> {
+    async fn user_guard(&self, account: &str, user_id: &str) -> StoreResult<UserGuard> {
         Ok(self
-            .get(composite("OFFBOARDED", account, user_id), "USER")
+            .get(composite("USER", account, user_id), "GUARD")
             .await?
-            .is_some())
+            .map(|item| UserGuard {
+                version: number(&item, "version").unwrap_or(0) as u64,
+                offboarded: matches!(item.get("offboarded"), Some(AttributeValue::Bool(true))),
+            })
+            .unwrap_or_default())
     }
 
     async fn list_audit(

@@ -65,12 +65,24 @@ pub enum Write {
         record: IdempotencyRecord,
         now: i64,
     },
-    /// Records that a user was offboarded (upsert).
-    OffboardedUser {
+    /// The guard of a user's creations: its version is bumped from
+    /// `expected` (0 when absent). Every creation by the user bumps it and
+    /// offboarding sets `offboarded` under the same condition, so a creation
+    /// racing an offboarding conflicts instead of surviving it.
+    UserGuard {
         account: String,
         user_id: String,
+        expected: u64,
+        offboarded: bool,
         at: i64,
     },
+}
+
+/// A user's guard as stored (version 0 and not offboarded when absent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserGuard {
+    pub version: u64,
+    pub offboarded: bool,
 }
 
 /// A page of a store-ordered list; the cursor is opaque to callers.
@@ -96,7 +108,7 @@ pub trait Store: Send + Sync + 'static {
     /// Keys of every account with `from < expires_at <= to`.
     async fn list_keys_expiring(&self, from: i64, to: i64) -> StoreResult<Vec<Key>>;
     async fn get_idempotency(&self, id: &str) -> StoreResult<Option<IdempotencyRecord>>;
-    async fn is_offboarded(&self, account: &str, user_id: &str) -> StoreResult<bool>;
+    async fn user_guard(&self, account: &str, user_id: &str) -> StoreResult<UserGuard>;
     /// Newest first.
     async fn list_audit(
         &self,

@@ -6,7 +6,7 @@
 //! a crash. One connection behind a mutex: SQLite serialises writers anyway,
 //! and the calls run on tokio's blocking pool.
 
-use super::{CommitError, Page, Store, StoreError, StoreResult, Write};
+use super::{CommitError, Page, Store, StoreError, StoreResult, UserGuard, Write};
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
@@ -61,9 +61,11 @@ CREATE TABLE IF NOT EXISTS idempotency (
     expires_at INTEGER NOT NULL,
     item TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS offboarded_users (
+CREATE TABLE IF NOT EXISTS user_guards (
     account TEXT NOT NULL,
     user_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    offboarded INTEGER NOT NULL,
     at INTEGER NOT NULL,
     PRIMARY KEY (account, user_id)
 );
@@ -307,14 +309,28 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<bool, CommitEr
              WHERE idempotency.expires_at <= ?4",
             params![record.id, record.expires_at, to_json(record)?, now],
         )),
-        Write::OffboardedUser { account, user_id, at } => tx
-            .execute(
-                "INSERT INTO offboarded_users (account, user_id, at) VALUES (?1, ?2, ?3)
-                 ON CONFLICT DO NOTHING",
-                params![account, user_id, at],
-            )
-            .map(|_| true)
-            .map_err(|e| from_sqlite(e).into()),
+        Write::UserGuard {
+            account,
+            user_id,
+            expected: 0,
+            offboarded,
+            at,
+        } => changed(tx.execute(
+            "INSERT INTO user_guards (account, user_id, version, offboarded, at) VALUES (?1, ?2, 1, ?3, ?4)
+             ON CONFLICT (account, user_id) DO NOTHING",
+            params![account, user_id, offboarded, at],
+        )),
+        Write::UserGuard {
+            account,
+            user_id,
+            expected,
+            offboarded,
+            at,
+        } => changed(tx.execute(
+            "UPDATE user_guards SET version = version + 1, offboarded = ?4, at = ?5
+             WHERE account = ?1 AND user_id = ?2 AND version = ?3",
+            params![account, user_id, *expected as i64, offboarded, at],
+        )),
     }
 }
 
@@ -421,16 +437,21 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn is_offboarded(&self, account: &str, user_id: &str) -> StoreResult<bool> {
+    async fn user_guard(&self, account: &str, user_id: &str) -> StoreResult<UserGuard> {
         let (account, user_id) = (account.to_owned(), user_id.to_owned());
         self.with_conn(move |conn| {
             conn.query_row(
-                "SELECT 1 FROM offboarded_users WHERE account = ?1 AND user_id = ?2",
+                "SELECT version, offboarded FROM user_guards WHERE account = ?1 AND user_id = ?2",
                 params![account, user_id],
-                |_| Ok(()),
+                |row| {
+                    Ok(UserGuard {
+                        version: row.get::<_, i64>(0)? as u64,
+                        offboarded: row.get(1)?,
+                    })
+                },
             )
             .optional()
-            .map(|found| found.is_some())
+            .map(Option::unwrap_or_default)
             .map_err(from_sqlite)
         })
         .await
