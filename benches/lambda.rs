@@ -5,7 +5,8 @@
 //! - DynamoDB requests per verification, counted at the SDK.
 //!
 //! `KEYWARD_BENCH_RUNS` sets the number of cold starts per binary (default
-//! 15; the test command runs 1).
+//! 15); `KEYWARD_BENCH_BIN_DIR` is where the binaries are (default
+//! `target/release`).
 
 #[path = "../tests/support/lambda_runtime_api.rs"]
 mod lambda_runtime_api;
@@ -169,18 +170,14 @@ async fn main() {
     ))
     .unwrap();
     authorizer_event["headers"]["authorization"] = format!("Bearer {secret}").into();
+    let dir = std::env::var("KEYWARD_BENCH_BIN_DIR").unwrap_or_else(|_| "target/release".into());
+    let path = |name: &str| format!("{dir}/{name}");
+    let (hello, verify, authorizer) =
+        (path("hello-lambda"), path("verify-key"), path("authorizer"));
     let binaries: [(&str, &str, &Value); 3] = [
-        (
-            "hello-lambda",
-            env!("CARGO_BIN_EXE_hello-lambda"),
-            &http_event,
-        ),
-        ("verify-key", env!("CARGO_BIN_EXE_verify-key"), &http_event),
-        (
-            "authorizer",
-            env!("CARGO_BIN_EXE_authorizer"),
-            &authorizer_event,
-        ),
+        ("hello-lambda", &hello, &http_event),
+        ("verify-key", &verify, &http_event),
+        ("authorizer", &authorizer, &authorizer_event),
     ];
     let mut samples: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
     for _ in 0..runs {

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bins=(verify-key authorizer create-key notify-expiring hello-lambda)
 args=(); for b in "${bins[@]}"; do args+=(--bin "$b"); done
-cargo build --release --features bench-baseline "${args[@]}"
+cargo build --release --features bench-baseline "${args[@]}" --example lambda-bench
 echo "binary sizes (release: LTO, one codegen unit, stripped; $(uname -m)):"
 for b in "${bins[@]}"; do
   python3 - "$b" <<'PY'
@@ -20,4 +20,4 @@ with tempfile.TemporaryDirectory() as d:
     print(f"  {name:<16} bootstrap {os.path.getsize(path)/1e6:6.2} MB   zip {os.path.getsize(z)/1e6:6.2} MB")
 PY
 done
-exec tests/with-moto.sh cargo bench --features bench-baseline --bench lambda
+exec tests/with-moto.sh target/release/examples/lambda-bench
