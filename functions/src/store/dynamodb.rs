@@ -300,6 +300,26 @@ impl DynamoStore {
         Ok(found)
     }
 
+    /// The items an id set on `parent` lists (`key_ids` of an application,
+    /// `app_ids` of an account guard), read consistently; ids of purged
+    /// items are pruned from the set on the way.
+    async fn members(
+        &self,
+        parent: (String, &str),
+        set: &str,
+        (prefix, sk): (&str, &str),
+    ) -> StoreResult<Vec<Item>> {
+        let Some(item) = self.get(parent.0.clone(), parent.1).await? else {
+            return Ok(Vec::new());
+        };
+        let ids = string_set(&item, set);
+        let found = self
+            .batch_get(ids.iter().map(|id| (format!("{prefix}{id}"), sk)).collect())
+            .await?;
+        self.prune_ids(parent, set, &found, &ids, prefix).await;
+        Ok(found)
+    }
+
     /// Removes ids whose items TTL has purged from an id set. Every id is
     /// added in the same transaction as its item, so an id whose item a
     /// consistent read does not find was purged. Best effort: a failure only
@@ -701,22 +721,10 @@ impl Store for DynamoStore {
     }
 
     async fn list_applications(&self, account: &str) -> StoreResult<Vec<Application>> {
-        let Some(guard) = self.get(format!("ACCOUNT#{account}"), "GUARD").await? else {
-            return Ok(Vec::new());
-        };
-        let ids = string_set(&guard, "app_ids");
-        let found = self
-            .batch_get(ids.iter().map(|id| (format!("APP#{id}"), "APP")).collect())
-            .await?;
-        self.prune_ids(
-            (format!("ACCOUNT#{account}"), "GUARD"),
-            "app_ids",
-            &found,
-            &ids,
-            "APP#",
-        )
-        .await;
-        let mut apps = found
+        let parent = (format!("ACCOUNT#{account}"), "GUARD");
+        let mut apps = self
+            .members(parent, "app_ids", ("APP#", "APP"))
+            .await?
             .iter()
             .filter(|item| item.contains_key("item"))
             .map(from_item::<Application>)
@@ -734,22 +742,10 @@ impl Store for DynamoStore {
     }
 
     async fn list_application_keys(&self, application_id: &str) -> StoreResult<Vec<Key>> {
-        let Some(app) = self.get(format!("APP#{application_id}"), "APP").await? else {
-            return Ok(Vec::new());
-        };
-        let ids = string_set(&app, "key_ids");
-        let found = self
-            .batch_get(ids.iter().map(|id| (format!("KEY#{id}"), "KEY")).collect())
-            .await?;
-        self.prune_ids(
-            (format!("APP#{application_id}"), "APP"),
-            "key_ids",
-            &found,
-            &ids,
-            "KEY#",
-        )
-        .await;
-        let mut keys = found
+        let parent = (format!("APP#{application_id}"), "APP");
+        let mut keys = self
+            .members(parent, "key_ids", ("KEY#", "KEY"))
+            .await?
             .iter()
             .map(key_from_item)
             .collect::<StoreResult<Vec<_>>>()?;
