@@ -17,7 +17,7 @@ with tempfile.TemporaryDirectory() as d:
     z = os.path.join(d, "bootstrap.zip")
     with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as f:
         f.write(path, "bootstrap")
-    print(f"  {name:<16} bootstrap {os.path.getsize(path)/1e6:6.2} MB   zip {os.path.getsize(z)/1e6:6.2} MB")
+    print(f"  {name:<16} bootstrap {os.path.getsize(path)/1e6:6.2f} MB   zip {os.path.getsize(z)/1e6:6.2f} MB")
 PY
 done
 exec tests/with-moto.sh target/release/examples/lambda-bench

@@ -69,5 +69,8 @@ pub fn function_env(table: &str) -> Vec<(&'static str, String)> {
         ("AWS_REGION", REGION.into()),
         ("KEYWARD_TABLE", table.into()),
         ("KEYWARD_LOG", "warn".into()),
+        // As infra/template.yaml sets it for Amazon Linux: one CA bundle
+        // instead of a certificate-directory scan at start-up.
+        ("SSL_CERT_FILE", "/etc/ssl/certs/ca-certificates.crt".into()),
     ]
 }
