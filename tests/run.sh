@@ -32,3 +32,6 @@ cargo build -p wasm-validator --target wasm32-unknown-unknown --locked
 
 step "every test (with moto_server on a free loopback port)"
 tests/with-moto.sh cargo test --workspace --locked --lib --test '*'
+
+step "the WebAssembly package: build it, then the same verdict vectors in Node, Chromium and workerd"
+bash tests/wasm.sh

@@ -4,7 +4,7 @@
 //! first `_` parses without separators. The checksum is CRC32 of everything
 //! before it, so a typo or a truncated key is rejected before any look-up.
 
-use crate::base62;
+use crate::{base62, crc32};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -58,14 +58,30 @@ pub fn is_valid_prefix(prefix: &str) -> bool {
 /// True when `key_id` has the shape of a key id (22 base62 digits that fit
 /// in 16 bytes). Used to answer 404 for a malformed id without a look-up.
 pub fn is_valid_key_id(key_id: &str) -> bool {
-    key_id.len() == KEY_ID_LEN && base62::decode(key_id, KEY_ID_BYTES).is_some()
+    key_id.len() == KEY_ID_LEN && base62::is_base62(key_id) && key_id_fits(key_id)
 }
 
-fn checksum_of(text: &str) -> String {
-    base62::encode(
-        &crc32fast::hash(text.as_bytes()).to_be_bytes(),
-        CHECKSUM_LEN,
-    )
+/// The largest key id: 2^128 - 1 in fixed-width base62. The alphabet is in
+/// ASCII order, so for 22 base62 digits, "fits in 16 bytes" is a byte-wise
+/// comparison with this (checked against the decoder by a test).
+const MAX_KEY_ID: &[u8; KEY_ID_LEN] = b"7n42DGM5Tflk9n8mt7Fhc7";
+
+/// True when 22 base62 digits fit in 16 bytes, without decoding.
+fn key_id_fits(key_id: &str) -> bool {
+    key_id.as_bytes() <= MAX_KEY_ID.as_slice()
+}
+
+/// CRC32 of `text` as 6 base62 digits: the same digits as
+/// `base62::encode(&crc.to_be_bytes(), 6)`, without allocating (verification
+/// computes it on every call).
+fn checksum_of(text: &str) -> [u8; CHECKSUM_LEN] {
+    let mut value = crc32::crc32(text.as_bytes());
+    let mut digits = [b'0'; CHECKSUM_LEN];
+    for digit in digits.iter_mut().rev() {
+        *digit = base62::ALPHABET[(value % 62) as usize];
+        value /= 62;
+    }
+    digits
 }
 
 /// Encodes 16 random bytes as a key id.
@@ -92,7 +108,7 @@ pub fn format_key(
     key.push_str(&key_id);
     key.push_str(&base62::encode(secret_bytes, SECRET_LEN));
     let checksum = checksum_of(&key);
-    key.push_str(&checksum);
+    key.extend(checksum.iter().map(|&c| char::from(c)));
     (key_id, key)
 }
 
@@ -141,12 +157,12 @@ pub fn parse(presented: &str) -> Result<ParsedKey<'_>, MalformedReason> {
         return Err(MalformedReason::BadLength);
     }
     let checked_len = full.len() - CHECKSUM_LEN;
-    if checksum_of(&full[..checked_len]).as_bytes() != &full.as_bytes()[checked_len..] {
+    if checksum_of(&full[..checked_len]) != full.as_bytes()[checked_len..] {
         return Err(MalformedReason::BadChecksum);
     }
     let key_id = &body[..KEY_ID_LEN];
     // A key id that overflows 16 bytes cannot have been generated.
-    if base62::decode(key_id, KEY_ID_BYTES).is_none() {
+    if !key_id_fits(key_id) {
         return Err(MalformedReason::BadCharacter);
     }
     Ok(ParsedKey {
@@ -316,6 +332,44 @@ mod tests {
             parse(&String::from_utf8(bytes).unwrap()).err(),
             Some(MalformedReason::BadChecksum)
         );
+    }
+
+    #[test]
+    fn the_key_id_bound_is_the_decoder_s() {
+        assert_eq!(
+            MAX_KEY_ID.as_slice(),
+            base62::encode(&[0xff; KEY_ID_BYTES], KEY_ID_LEN).as_bytes()
+        );
+        let max = core::str::from_utf8(MAX_KEY_ID).unwrap();
+        assert!(is_valid_key_id(max));
+        assert!(base62::decode(max, KEY_ID_BYTES).is_some());
+        // Every one-digit step above the bound overflows, below it fits.
+        for pos in 0..KEY_ID_LEN {
+            for &c in base62::ALPHABET {
+                let mut id = *MAX_KEY_ID;
+                id[pos] = c;
+                let id = core::str::from_utf8(&id).unwrap();
+                assert_eq!(
+                    is_valid_key_id(id),
+                    base62::decode(id, KEY_ID_BYTES).is_some(),
+                    "{id}"
+                );
+            }
+        }
+        assert!(!is_valid_key_id("zzzzzzzzzzzzzzzzzzzzzz"));
+        assert!(!is_valid_key_id("0000000000000000000000_"));
+        assert!(!is_valid_key_id("000000000000000000000-"));
+    }
+
+    #[test]
+    fn checksum_digits_are_the_base62_of_the_crc() {
+        for text in ["", "kw_", "acme_0123456789", "a_zzzzzzzz"] {
+            let crc = crc32fast::hash(text.as_bytes());
+            assert_eq!(
+                checksum_of(text).as_slice(),
+                base62::encode(&crc.to_be_bytes(), CHECKSUM_LEN).as_bytes()
+            );
+        }
     }
 
     #[test]

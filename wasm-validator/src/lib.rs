@@ -6,13 +6,16 @@
 //! verifier gives the same verdict.
 
 pub mod base62;
+pub mod crc32;
 pub mod key;
 pub mod scope;
 pub mod verdict;
+#[cfg(target_arch = "wasm32")]
+mod wasm;
 
 pub use key::{KEY_REGEX, MalformedReason, ParsedKey, format_key, hash_key, parse};
 pub use scope::{granted_by, is_valid_scope, scope_satisfies};
 pub use verdict::{
-    ApplicationStatus, KeyRecord, KeyStatus, OwnerStatus, StoredKeyStatus, Verdict, VerdictCode,
-    validate, verdict_for,
+    ApplicationStatus, DecisionFields, KeyRecord, KeyStatus, OwnerStatus, StoredKeyStatus, Verdict,
+    VerdictCode, decide, validate, verdict_for,
 };

@@ -175,26 +175,60 @@ pub fn not_found_after_equal_work(parsed: &key::ParsedKey<'_>) -> Verdict {
     Verdict::not_found(parsed.key_id)
 }
 
-/// The verdict for a parsed key against its record (or `None` when no
-/// record exists), the scopes the caller requires, at time `now` (epoch
-/// seconds).
-pub fn verdict_for(
+/// The fields of a record the decision reads, borrowed: what
+/// [`KeyRecord::decision_fields`] gives, and what the WebAssembly exports
+/// read from a JS record without copying the rest. `G` is how a granted
+/// scope is held (`String` in a `KeyRecord`, `&str` elsewhere).
+#[derive(Clone, Copy)]
+pub struct DecisionFields<'a, G> {
+    pub key_id: &'a str,
+    pub hash: &'a str,
+    pub status: StoredKeyStatus,
+    pub expires_at: i64,
+    pub revoke_at: Option<i64>,
+    pub scopes: &'a [G],
+    pub application_status: ApplicationStatus,
+    pub owner_status: OwnerStatus,
+}
+
+impl KeyRecord {
+    pub fn decision_fields(&self) -> DecisionFields<'_, String> {
+        DecisionFields {
+            key_id: &self.key_id,
+            hash: &self.hash,
+            status: self.status,
+            expires_at: self.expires_at,
+            revoke_at: self.revoke_at,
+            scopes: &self.scopes,
+            application_status: self.application_status,
+            owner_status: self.owner_status,
+        }
+    }
+}
+
+/// The one decision: the verdict code for a parsed key against its record's
+/// fields (or `None` when no record exists), the scopes the caller
+/// requires, at time `now` (epoch seconds). `NOT_FOUND` exactly when the key
+/// did not match a record. Allocates nothing.
+pub fn decide<G: AsRef<str>>(
     parsed: &key::ParsedKey<'_>,
-    record: Option<&KeyRecord>,
+    record: Option<&DecisionFields<'_, G>>,
     required_scopes: &[&str],
     now: i64,
-) -> Verdict {
+) -> VerdictCode {
     let Some(record) = record else {
-        return not_found_after_equal_work(parsed);
+        // black_box keeps the optimiser from eliding the unused comparison.
+        core::hint::black_box(key::hash_matches(parsed.full, &DECOY_HASH));
+        return VerdictCode::NotFound;
     };
     // A record for another id, or an unreadable stored hash, cannot match:
     // answer exactly as for an unknown key.
-    let stored = key::from_hex(&record.hash).unwrap_or(DECOY_HASH);
+    let stored = key::from_hex(record.hash).unwrap_or(DECOY_HASH);
     let matched = key::hash_matches(parsed.full, &stored);
     if !matched || record.key_id != parsed.key_id {
-        return Verdict::not_found(parsed.key_id);
+        return VerdictCode::NotFound;
     }
-    let code = if record.application_status == ApplicationStatus::Revoked {
+    if record.application_status == ApplicationStatus::Revoked {
         VerdictCode::ApplicationRevoked
     } else if record.owner_status == OwnerStatus::Deleted {
         VerdictCode::OwnerDeleted
@@ -204,7 +238,7 @@ pub fn verdict_for(
             KeyStatus::Expired => VerdictCode::Expired,
             KeyStatus::Disabled => VerdictCode::Disabled,
             KeyStatus::Active => {
-                let granted = || record.scopes.iter().map(String::as_str);
+                let granted = || record.scopes.iter().map(AsRef::as_ref);
                 if required_scopes
                     .iter()
                     .all(|required| scope::granted_by(granted(), required))
@@ -215,15 +249,31 @@ pub fn verdict_for(
                 }
             }
         }
-    };
-    Verdict {
-        valid: code == VerdictCode::Valid,
-        code,
-        key_id: Some(record.key_id.clone()),
-        application_id: Some(record.application_id.clone()),
-        account: Some(record.account.clone()),
-        scopes: Some(record.scopes.clone()),
-        expires_at: Some(record.expires_at),
+    }
+}
+
+/// The verdict for a parsed key against its record (or `None` when no
+/// record exists), the scopes the caller requires, at time `now` (epoch
+/// seconds): [`decide`], with the record's fields when the key matched.
+pub fn verdict_for(
+    parsed: &key::ParsedKey<'_>,
+    record: Option<&KeyRecord>,
+    required_scopes: &[&str],
+    now: i64,
+) -> Verdict {
+    let fields = record.map(KeyRecord::decision_fields);
+    let code = decide(parsed, fields.as_ref(), required_scopes, now);
+    match record {
+        Some(record) if code != VerdictCode::NotFound => Verdict {
+            valid: code == VerdictCode::Valid,
+            code,
+            key_id: Some(record.key_id.clone()),
+            application_id: Some(record.application_id.clone()),
+            account: Some(record.account.clone()),
+            scopes: Some(record.scopes.clone()),
+            expires_at: Some(record.expires_at),
+        },
+        _ => Verdict::not_found(parsed.key_id),
     }
 }
 

@@ -1,0 +1,41 @@
+// Type-checked (never run) against each entry's .d.ts by node.test.mjs:
+// the package's TypeScript types describe the API the tests exercise.
+import init, { keyId, validate } from "@keyward/wasm-validator";
+import type { KeyRecord, KeywardError, Verdict, VerdictCode } from "@keyward/wasm-validator";
+
+await init();
+
+const record: KeyRecord = {
+  key_id: "0xRewg110o1PoYsMfnhp7u",
+  application_id: "app_1",
+  account: "acct_1",
+  hash: "c192df3ae016212a8b2a177be31729aba0ae5d7aee4b7cfdfe174dd653eb05d4",
+  status: "active",
+  expires_at: 1802592000,
+  scopes: ["sims:*"],
+  application_status: "active",
+  owner_status: "active",
+};
+const id: string = keyId("acme_…");
+const verdict: Verdict = validate(`Bearer ${id}`, record, ["sims:read"], Date.now() / 1000);
+const code: VerdictCode = verdict.code;
+const valid: boolean = verdict.valid && code === "VALID";
+const scopes: string[] | undefined = verdict.scopes;
+validate(null, null);
+validate(undefined, undefined, undefined);
+
+try {
+  keyId("nope");
+} catch (e) {
+  const code: KeywardError["code"] = (e as KeywardError).code;
+  void code;
+}
+
+// @ts-expect-error: a record's status is one of three strings
+const wrong: KeyRecord = { ...record, status: "expired" };
+// @ts-expect-error: not a verdict code
+const notACode: VerdictCode = "OK";
+// @ts-expect-error: required scopes are strings
+validate("k", record, [1]);
+
+export { valid, scopes, wrong, notACode };

@@ -1,0 +1,270 @@
+// workerd: the example Worker (wasm-validator/examples/worker) with the
+// package's workerd entry, in Cloudflare's runtime on loopback, against a
+// stub keyward (GET /keys/{id}/record) and a stub origin, both Node HTTP
+// servers on 127.0.0.1.
+//
+// Two copies of the Worker run: one with RECORD_CACHE_SECONDS=0, which
+// fetches the record on every request (so every vector can bring its own
+// record), and one with RECORD_CACHE_SECONDS=1 for the cache.
+// KEYWARD_WORKERD_LOG=1 prints workerd's output at the end.
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
+import { after, before, test } from "node:test";
+import { camel } from "./cases.mjs";
+import { loadVectors, pkgDir, root } from "./support.mjs";
+
+const TOKEN = "records-read-token";
+const vectors = loadVectors();
+// Each vector's required scopes, by route: SCOPES_BY_ROUTE maps
+// "GET /s/<n>" to the n-th set of scopes the vectors require.
+const scopeSets = [...new Set(vectors.map((v) => v.required_scopes.join(" ")).filter(Boolean))];
+const pathFor = (vector) => {
+  const n = scopeSets.indexOf(vector.required_scopes.join(" "));
+  return n < 0 ? "/v1/sims?x=1" : `/s/${n}/sims?x=1`;
+};
+const scopesByRoute = Object.fromEntries(scopeSets.map((scopes, n) => [`GET /s/${n}`, scopes]));
+
+function listen(handler) {
+  const server = createServer(handler);
+  return new Promise((resolve) => {
+    server.listen(0, "127.0.0.1", () => resolve(server));
+  });
+}
+const urlOf = (server) => `http://127.0.0.1:${server.address().port}`;
+
+// The stub keyward: the record for each key id (null: 404), the number of
+// record requests per id, and a check of the records:read token.
+const records = new Map();
+const fetches = new Map();
+let keyward;
+// The stub origin: echoes what reached it.
+let origin;
+let workerd;
+let workerdLog = "";
+const ports = {};
+let dir;
+
+async function startWorkerd() {
+  // The workerd package's main export is the path of its binary (CommonJS
+  // with __esModule: the path is `default.default` seen from ESM).
+  const workerdModule = await import("workerd");
+  const binary = workerdModule.default?.default ?? workerdModule.default;
+  dir = mkdtempSync(join(tmpdir(), "keyward-workerd-"));
+  const rel = (path) => JSON.stringify(relative(dir, path));
+  const web = join(pkgDir, "web");
+  // Module names follow workerd's resolution: the worker imports the
+  // package by name; the package's relative imports resolve against that
+  // name ("@keyward/wasm-validator" + "./web/x" = "@keyward/web/x").
+  const modules = [
+    `(name = "worker.js", esModule = embed ${rel(join(root, "wasm-validator/examples/worker/src/index.js"))})`,
+    `(name = "@keyward/wasm-validator", esModule = embed ${rel(join(pkgDir, "workerd.js"))})`,
+  ];
+  for (const file of readdirSync(web, { recursive: true })) {
+    const name = JSON.stringify(`@keyward/web/${file}`);
+    if (file.endsWith(".js")) modules.push(`(name = ${name}, esModule = embed ${rel(join(web, file))})`);
+    if (file.endsWith(".wasm")) modules.push(`(name = ${name}, wasm = embed ${rel(join(web, file))})`);
+  }
+  const worker = (cacheSeconds) => `(
+  modules = .modules,
+  compatibilityDate = "2025-06-01",
+  bindings = [
+    (name = "KEYWARD_URL", text = ${JSON.stringify(urlOf(keyward))}),
+    (name = "KEYWARD_RECORDS_TOKEN", text = ${JSON.stringify(TOKEN)}),
+    (name = "ORIGIN_URL", text = ${JSON.stringify(urlOf(origin))}),
+    (name = "RECORD_CACHE_SECONDS", text = "${cacheSeconds}"),
+    (name = "SCOPES_BY_ROUTE", text = ${JSON.stringify(JSON.stringify(scopesByRoute))}),
+  ],
+  globalOutbound = "loopback",
+)`;
+  const config = `using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    (name = "edge", worker = .edge),
+    (name = "edge-cached", worker = .edgeCached),
+    (name = "loopback", network = (allow = ["local"])),
+  ],
+  sockets = [
+    (name = "edge", address = "127.0.0.1:0", http = (), service = "edge"),
+    (name = "edge-cached", address = "127.0.0.1:0", http = (), service = "edge-cached"),
+  ],
+);
+
+const modules :List(Workerd.Worker.Module) = [
+  ${modules.join(",\n  ")}
+];
+
+const edge :Workerd.Worker = ${worker(0)};
+const edgeCached :Workerd.Worker = ${worker(1)};
+`;
+  const file = join(dir, "config.capnp");
+  writeFileSync(file, config);
+  // --control-fd reports the ports it listens on (it binds port 0).
+  workerd = spawn(binary, ["serve", file, "--control-fd=3"], {
+    stdio: ["ignore", "pipe", "pipe", "pipe"],
+  });
+  workerd.stdout.on("data", (d) => (workerdLog += d));
+  workerd.stderr.on("data", (d) => (workerdLog += d));
+  await new Promise((resolve, reject) => {
+    let control = "";
+    const timer = setTimeout(() => reject(new Error(`workerd did not listen:\n${workerdLog}`)), 30_000);
+    workerd.on("exit", (code) => reject(new Error(`workerd exited with ${code}:\n${workerdLog}`)));
+    workerd.stdio[3].on("data", (d) => {
+      control += d;
+      for (const line of control.split("\n").filter(Boolean)) {
+        const event = JSON.parse(line);
+        if (event.event === "listen") ports[event.socket] = event.port;
+      }
+      if (ports.edge && ports["edge-cached"]) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
+before(async () => {
+  keyward = await listen((req, res) => {
+    const match = req.url.match(/^\/keys\/([^/]+)\/record$/);
+    if (req.method !== "GET" || !match) return res.writeHead(404).end();
+    if (req.headers.authorization !== `Bearer ${TOKEN}`) {
+      return res.writeHead(401, { "content-type": "application/problem+json" }).end('{"code":"UNAUTHENTICATED"}');
+    }
+    const id = decodeURIComponent(match[1]);
+    fetches.set(id, (fetches.get(id) ?? 0) + 1);
+    const record = records.get(id);
+    if (record === "fail") return res.writeHead(500).end();
+    if (!record) {
+      return res.writeHead(404, { "content-type": "application/problem+json" }).end('{"code":"KEY_NOT_FOUND"}');
+    }
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(record));
+  });
+  origin = await listen((req, res) => {
+    res.writeHead(200, { "content-type": "application/json" }).end(
+      JSON.stringify({ reached: "origin", method: req.method, url: req.url, headers: req.headers }),
+    );
+  });
+  await startWorkerd();
+});
+
+after(async () => {
+  if (process.env.KEYWARD_WORKERD_LOG) console.log(workerdLog);
+  if (workerd && workerd.exitCode === null) {
+    const exited = new Promise((resolve) => workerd.once("exit", resolve));
+    workerd.kill("SIGTERM");
+    await exited;
+  }
+  keyward?.close();
+  origin?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const call = (socket, authorization, path = "/v1/sims?x=1") =>
+  fetch(`http://127.0.0.1:${ports[socket]}${path}`, {
+    headers: authorization === undefined ? {} : { authorization },
+  });
+
+// The Worker uses the real clock, the vectors a fixed one: move each
+// vector's times by the difference. Times the vector has not reached yet
+// get 30 s more, so they stay ahead while the test runs; times it has
+// reached stay reached.
+function shifted(vector) {
+  if (!vector.record) return null;
+  const delta = Math.floor(Date.now() / 1000) - vector.now;
+  const move = (t) => (t == null ? t : t + delta + (t > vector.now ? 30 : 0));
+  return { ...vector.record, expires_at: move(vector.record.expires_at), revoke_at: move(vector.record.revoke_at) };
+}
+
+// What can travel in an HTTP header: HTTP drops the white space around a
+// value, and forbids line breaks and characters beyond Latin-1.
+function asHeader(presented) {
+  const value = presented.trim();
+  return /^[\t\x20-\x7e\x80-\xff]*$/.test(value) ? value : null;
+}
+
+test("every vector through the Worker: valid keys reach the origin, bad ones get 401 with their code", async (t) => {
+  for (const vector of vectors) {
+    const header = asHeader(vector.presented);
+    await t.test(vector.name, { skip: header === null && "not sendable as a header" }, async () => {
+      const expected = camel(vector.expected);
+      if (expected.keyId) records.set(expected.keyId, shifted(vector));
+      const response = await call("edge", header, pathFor(vector));
+      const body = await response.json();
+      if (expected.valid) {
+        assert.equal(response.status, 200, JSON.stringify(body));
+        assert.equal(body.reached, "origin");
+        assert.equal(body.url, pathFor(vector));
+        assert.equal(body.headers.authorization, undefined, "the key stays at the edge");
+        assert.equal(body.headers["x-keyward-key-id"], expected.keyId);
+        assert.equal(body.headers["x-keyward-application-id"], expected.applicationId);
+        assert.equal(body.headers["x-keyward-account"], expected.account);
+        assert.equal(body.headers["x-keyward-scopes"], expected.scopes.join(" "));
+      } else {
+        assert.equal(response.status, 401);
+        assert.deepStrictEqual(body, { code: expected.code });
+        assert.match(response.headers.get("www-authenticate"), /^Bearer error="invalid_token"/);
+      }
+    });
+  }
+});
+
+test("no Authorization header: 401 MALFORMED, no record look-up", async () => {
+  const before = [...fetches.values()].reduce((a, b) => a + b, 0);
+  const response = await call("edge", undefined);
+  assert.equal(response.status, 401);
+  assert.deepStrictEqual(await response.json(), { code: "MALFORMED" });
+  assert.equal([...fetches.values()].reduce((a, b) => a + b, 0), before);
+});
+
+test("keyward failing: 503, fail closed", async () => {
+  const vector = vectors.find((v) => v.name === "valid default kw prefix");
+  records.set(vector.expected.key_id, "fail");
+  const response = await call("edge", vector.presented);
+  assert.equal(response.status, 503);
+  assert.deepStrictEqual(await response.json(), { code: "RECORD_UNAVAILABLE" });
+});
+
+test("the record cache (RECORD_CACHE_SECONDS=1): a revoke reaches the edge within the cache time", async () => {
+  const vector = vectors.find((v) => v.name === "valid 16-character prefix");
+  const id = vector.expected.key_id;
+  records.set(id, shifted(vector));
+  fetches.set(id, 0);
+  const first = await call("edge-cached", `Bearer ${vector.presented}`);
+  const fetchedAt = Date.now();
+  assert.equal(first.status, 200);
+  assert.equal(fetches.get(id), 1);
+
+  // Revoked at keyward: the edge still has the active record.
+  records.set(id, { ...shifted(vector), status: "revoked" });
+  const cached = await call("edge-cached", `Bearer ${vector.presented}`);
+  if (Date.now() - fetchedAt < 900) {
+    assert.equal(cached.status, 200, "still the cached record");
+    assert.equal(fetches.get(id), 1, "no second look-up within the cache time");
+  }
+  await cached.arrayBuffer();
+
+  // After the cache time: fetched again, revoked.
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, fetchedAt + 1100 - Date.now())));
+  const later = await call("edge-cached", `Bearer ${vector.presented}`);
+  assert.equal(later.status, 401);
+  assert.deepStrictEqual(await later.json(), { code: "REVOKED" });
+  assert.equal(fetches.get(id), 2);
+});
+
+test("the record cache keeps unknown keys too, and one look-up serves concurrent requests", async () => {
+  const vector = vectors.find((v) => v.name === "valid all-zero id and secret");
+  const id = vector.expected.key_id;
+  records.delete(id);
+  fetches.set(id, 0);
+  const responses = await Promise.all(Array.from({ length: 5 }, () => call("edge-cached", vector.presented)));
+  for (const response of responses) {
+    assert.equal(response.status, 401);
+    assert.deepStrictEqual(await response.json(), { code: "NOT_FOUND" });
+  }
+  assert.equal(fetches.get(id), 1);
+});
