@@ -262,14 +262,6 @@ impl Service {
         &self.config
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
-    pub fn now(&self) -> i64 {
-        self.clock.now()
-    }
-
     /// Writes noted key uses (called by a background task).
     pub async fn flush_usage(&self) -> Result<usize, StoreError> {
         self.usage

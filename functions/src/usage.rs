@@ -69,12 +69,4 @@ impl UsageRecorder {
             }
         }
     }
-
-    pub fn pending(&self) -> usize {
-        self.state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pending
-            .len()
-    }
 }

@@ -3,7 +3,7 @@
 //! record, the required scopes and the current time (an argument: the core
 //! has no clock).
 
-use crate::key::{self, MalformedReason};
+use crate::key;
 use crate::scope;
 use serde::{Deserialize, Serialize};
 
@@ -289,11 +289,6 @@ pub fn validate(
         Ok(parsed) => verdict_for(&parsed, record, required_scopes, now),
         Err(_) => Verdict::malformed(),
     }
-}
-
-/// Why a presented key is malformed, for messages (never part of a verdict).
-pub fn malformed_reason(presented: &str) -> Option<MalformedReason> {
-    key::parse(presented).err()
 }
 
 #[cfg(test)]
