@@ -2999,3 +2999,67 @@ async fn without_a_secret_the_server_makes_a_dev_secret_and_the_cli_signs_with_i
     srv.kill_and_restart();
     assert_eq!(srv.list_apps(&token).await.len(), 1);
 }
+
+// ---- abuse limits ----------------------------------------------------------
+
+#[tokio::test]
+async fn failed_verifications_from_one_source_are_limited_with_429() {
+    let srv = Server::start_with(&[
+        ("KEYWARD_VERIFY_FAILURE_LIMIT", "5"),
+        ("KEYWARD_VERIFY_FAILURE_WINDOW_SECONDS", "2"),
+    ]);
+    let alice = srv.admin("alice", "acme");
+    let app = srv.create_app(&alice, "guarded").await;
+    let good = srv.create_named_key(&alice, &app, "good").await;
+    let (prefix, id, secret, _) = split_key(&good.secret);
+    let guess = assemble_key(prefix, id, &secret.chars().rev().collect::<String>());
+
+    // Valid verifications do not count.
+    for _ in 0..10 {
+        assert_eq!(srv.verdict(&good.secret).await, "VALID");
+    }
+    let started = Instant::now();
+    for i in 0..5 {
+        assert_eq!(srv.verdict(&guess).await, "NOT_FOUND", "guess {i}");
+    }
+    let body = json!({ "key": guess });
+    let refused = srv.call(Method::POST, "/verify", None, Some(&body)).await;
+    refused.problem(429, "TOO_MANY_FAILED_VERIFICATIONS");
+    let retry_after: u64 = refused.headers["retry-after"]
+        .to_str()
+        .expect("ASCII")
+        .parse()
+        .expect("whole seconds");
+    assert!((1..=2).contains(&retry_after), "Retry-After {retry_after}");
+    // While refused, even the right key is refused: a guesser must not learn
+    // which guess was right.
+    let body = json!({ "key": good.secret });
+    srv.call(Method::POST, "/verify", None, Some(&body))
+        .await
+        .problem(429, "TOO_MANY_FAILED_VERIFICATIONS");
+    // Management routes are not affected.
+    srv.key_view(&alice, &good.id).await;
+
+    // Once the window has ended, the source may verify again.
+    tokio::time::sleep(Duration::from_secs(2).saturating_sub(started.elapsed())).await;
+    eventually(Duration::from_secs(3), "the window to end", || async {
+        let body = json!({ "key": good.secret });
+        let r = srv.call(Method::POST, "/verify", None, Some(&body)).await;
+        (r.status == 200).then_some(())
+    })
+    .await;
+    assert_eq!(srv.verdict(&good.secret).await, "VALID");
+    assert!(
+        !srv.log().contains(&good.secret),
+        "the secret reached the log"
+    );
+}
+
+#[tokio::test]
+async fn with_the_limit_off_failed_verifications_are_never_refused() {
+    let srv = Server::start_with(&[("KEYWARD_VERIFY_FAILURE_LIMIT", "0")]);
+    for i in 0..150 {
+        let key = assemble_key("kw", &base62(i, 22), &base62(i, 43));
+        assert_eq!(srv.verdict(&key).await, "NOT_FOUND");
+    }
+}

@@ -90,6 +90,9 @@ pub enum ApiError {
     InvalidGracePeriod,
     #[error("this Idempotency-Key was already used with a different request")]
     IdempotencyKeyReused,
+    // 429
+    #[error("too many failed verifications from this source; retry after {0} seconds")]
+    TooManyFailedVerifications(u64),
     // 500, 503
     #[error("internal error")]
     Internal(String),
@@ -124,6 +127,7 @@ impl ApiError {
             | ExpiresAtTooFar(_) | InvalidGracePeriod | IdempotencyKeyReused => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            TooManyFailedVerifications(_) => StatusCode::TOO_MANY_REQUESTS,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -169,6 +173,7 @@ impl ApiError {
             ExpiresAtTooFar(_) => "EXPIRES_AT_TOO_FAR",
             InvalidGracePeriod => "INVALID_GRACE_PERIOD",
             IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            TooManyFailedVerifications(_) => "TOO_MANY_FAILED_VERIFICATIONS",
             Internal(_) => "INTERNAL",
             StoreUnavailable(_) => "STORE_UNAVAILABLE",
         }
@@ -226,6 +231,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let ApiError::TooManyFailedVerifications(seconds) = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         response
     }
 }

@@ -5,6 +5,7 @@
 //! Extractors turn every bad request into a problem from `error`; handlers
 //! only translate between HTTP and the service.
 
+use crate::abuse::FailedVerificationLimit;
 use crate::auth::{Caller, JwtVerifier};
 use crate::error::ApiError;
 use crate::idempotency::{self, Idempotency, Reply};
@@ -13,7 +14,8 @@ use crate::service::{
 };
 use axum::body::Bytes;
 use axum::extract::{
-    DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Path, Query, Request, State,
+    ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Path, Query,
+    Request, State,
 };
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode, header};
@@ -22,7 +24,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, patch, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 use tower_http::catch_panic::CatchPanicLayer;
 
 /// Request bodies larger than this are refused with 413.
@@ -62,6 +66,9 @@ impl Authenticate for BearerJwt {
 pub struct AppState {
     pub service: Arc<Service>,
     pub auth: Arc<dyn Authenticate>,
+    /// The local server's limit on failed verifications per source; `None`
+    /// in Lambda, where API Gateway throttles and there is no peer address.
+    pub verify_failures: Option<Arc<FailedVerificationLimit>>,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -72,6 +79,19 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         state.auth.authenticate(parts)
+    }
+}
+
+/// The peer's address when the server records it (the local server does;
+/// behind API Gateway there is none).
+pub struct PeerIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for PeerIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>();
+        Ok(PeerIp(peer.map(|c| c.0.ip())))
     }
 }
 
@@ -351,9 +371,22 @@ async fn get_key_record(
 
 async fn verify_key(
     State(s): State<AppState>,
+    PeerIp(source): PeerIp,
     body: JsonBody<VerifyRequest>,
 ) -> Answer<impl IntoResponse> {
-    Ok(Json(s.service.verify(&body.value).await?))
+    let limited = s.verify_failures.as_deref().zip(source);
+    if let Some((limit, ip)) = limited
+        && let Some(seconds) = limit.retry_after(ip, Instant::now())
+    {
+        return Err(ApiError::TooManyFailedVerifications(seconds));
+    }
+    let verdict = s.service.verify(&body.value).await?;
+    if let Some((limit, ip)) = limited
+        && !verdict.valid
+    {
+        limit.record_failure(ip, Instant::now());
+    }
+    Ok(Json(verdict))
 }
 
 async fn list_notifications(

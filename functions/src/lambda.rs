@@ -92,6 +92,7 @@ pub async fn run_http_function(function: &'static str) -> Result<(), Error> {
     let state = AppState {
         service,
         auth: Arc::new(ApiGatewayClaims { account_claim }),
+        verify_failures: None,
     };
     lambda_http::run(router(state, Some(function))).await
 }

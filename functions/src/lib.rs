@@ -4,6 +4,7 @@
 //! [`store::Store`] trait, `http` the one router that both the local server
 //! and the Lambda functions serve.
 
+pub mod abuse;
 pub mod auth;
 pub mod aws;
 pub mod clock;

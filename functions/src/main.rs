@@ -5,6 +5,7 @@
 //! once.
 
 use clap::{Args, Parser, Subcommand};
+use keyward::abuse::FailedVerificationLimit;
 use keyward::auth::{self, JwtVerifier, TokenRequest};
 use keyward::clock::{Clock, SystemClock};
 use keyward::config::Config;
@@ -15,6 +16,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -60,6 +62,13 @@ struct ServeArgs {
     /// Required `aud` of tokens, when set.
     #[arg(long, env = "KEYWARD_JWT_AUDIENCE")]
     jwt_audience: Option<String>,
+    /// Failed verifications allowed per source address and window before
+    /// `POST /verify` answers 429 (0: no limit).
+    #[arg(long, env = "KEYWARD_VERIFY_FAILURE_LIMIT", default_value_t = 100)]
+    verify_failure_limit: u32,
+    /// The window of that limit, in seconds.
+    #[arg(long, env = "KEYWARD_VERIFY_FAILURE_WINDOW_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    verify_failure_window_seconds: u64,
     #[command(flatten)]
     config: Config,
 }
@@ -202,6 +211,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             verifier,
             account_claim: account_claim.clone(),
         }),
+        verify_failures: FailedVerificationLimit::new(
+            args.verify_failure_limit,
+            Duration::from_secs(args.verify_failure_window_seconds),
+        )
+        .map(Arc::new),
     };
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
@@ -232,7 +246,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     }
     // Uses noted by verifications are written here, off the answer's path.
     let flusher = service.spawn_usage_flusher();
-    axum::serve(listener, router(state, None))
+    // The peer address is the source the failed-verification limit counts.
+    let app = router(state, None).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| e.to_string())?;
