@@ -3343,3 +3343,205 @@ async fn authorization_matrix_over_every_route() {
     }
     assert_eq!(cells, rows.len() * MATRIX_COLUMNS.len());
 }
+
+// ---- crash cycles ----------------------------------------------------------
+
+/// What one writer of the crash test knows: each key's last acknowledged
+/// status, and the one request it had in flight when the server died.
+#[derive(Default)]
+struct WriterLog {
+    app: String,
+    keys: Vec<(String, String, &'static str)>,
+    /// (key id, the status it has if the request committed).
+    in_flight: Option<(String, &'static str)>,
+    acknowledged: usize,
+}
+
+/// One writer: create a key, regenerate it (the old one is revoked at
+/// once), disable the new one; again, until the server dies.
+async fn crash_writer(api: Api, token: String, log: std::sync::Arc<std::sync::Mutex<WriterLog>>) {
+    let app = log.lock().unwrap().app.clone();
+    let record = |change: &dyn Fn(&mut WriterLog)| change(&mut log.lock().unwrap());
+    let send = |method: Method, path: String, body: Value| {
+        let builder = api.request(method, &path, Some(&token)).json(&body);
+        api.try_send(builder)
+    };
+    for i in 0.. {
+        record(&|w| w.in_flight = None);
+        let body = json!({ "name": format!("k{i}") });
+        let Ok(r) = send(Method::POST, format!("/applications/{app}/keys"), body).await else {
+            return;
+        };
+        let created = new_key(&r, 201);
+        record(&|w| {
+            w.keys
+                .push((created.id.clone(), created.secret.clone(), "active"));
+            w.acknowledged += 1;
+            w.in_flight = Some((created.id.clone(), "revoked"));
+        });
+
+        let path = format!("/keys/{}/regenerate", created.id);
+        let Ok(r) = send(Method::POST, path, json!({})).await else {
+            return;
+        };
+        let successor = new_key(&r, 201);
+        record(&|w| {
+            w.keys.last_mut().unwrap().2 = "revoked";
+            w.keys
+                .push((successor.id.clone(), successor.secret.clone(), "active"));
+            w.acknowledged += 1;
+            w.in_flight = Some((successor.id.clone(), "disabled"));
+        });
+
+        let path = format!("/keys/{}/disable", successor.id);
+        let Ok(r) = send(Method::POST, path, json!({})).await else {
+            return;
+        };
+        assert_eq!(r.ok(200)["status"], "disabled");
+        record(&|w| {
+            w.keys.last_mut().unwrap().2 = "disabled";
+            w.acknowledged += 1;
+        });
+    }
+}
+
+/// `PRAGMA integrity_check` of the embedded store, while the server is down.
+fn sqlite_integrity(data: &Path) -> String {
+    let db = rusqlite::Connection::open(data.join("keyward.db")).expect("the store opens");
+    db.query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .expect("integrity_check runs")
+}
+
+/// kill -9 while four writers run, again and again: after each restart
+/// every acknowledged write is there, every key has its audit events, the
+/// file is intact, and each application's limit is exactly its limit.
+/// `KEYWARD_CRASH_CYCLES` sets the number of cycles (default 5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_9_while_writers_run_loses_no_acknowledged_write() {
+    const LIMIT: usize = 40;
+    let cycles: usize = std::env::var("KEYWARD_CRASH_CYCLES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let mut srv = Server::start_with(&[
+        ("KEYWARD_MAX_ACTIVE_KEYS", &LIMIT.to_string()),
+        ("KEYWARD_MAX_ACTIVE_APPLICATIONS", "1000"),
+        ("KEYWARD_VERIFY_FAILURE_LIMIT", "0"),
+    ]);
+    let alice = srv.admin("alice", "acme");
+    let mut logs = Vec::new();
+    let mut in_flight_total = 0;
+    for cycle in 0..cycles {
+        let mut writers = tokio::task::JoinSet::new();
+        let mut cycle_logs = Vec::new();
+        for w in 0..4 {
+            let app = srv.create_app(&alice, &format!("crash {cycle}.{w}")).await;
+            let log = std::sync::Arc::new(std::sync::Mutex::new(WriterLog {
+                app,
+                ..WriterLog::default()
+            }));
+            cycle_logs.push(log.clone());
+            writers.spawn(crash_writer(srv.api.clone(), alice.clone(), log));
+        }
+        // Kill once the writers are well under way, at a different point
+        // of each cycle.
+        let target = 12 + 5 * cycle;
+        let progress = cycle_logs.clone();
+        eventually(
+            Duration::from_secs(30),
+            "writes to be acknowledged",
+            move || {
+                let done = progress
+                    .iter()
+                    .all(|l| l.lock().unwrap().acknowledged >= target);
+                async move { done.then_some(()) }
+            },
+        )
+        .await;
+        srv.kill();
+        writers.join_all().await;
+        assert_eq!(sqlite_integrity(&srv.data_dir()), "ok", "cycle {cycle}");
+        srv.restart();
+        in_flight_total += cycle_logs
+            .iter()
+            .filter(|l| l.lock().unwrap().in_flight.is_some())
+            .count();
+        logs.extend(cycle_logs);
+
+        // Every acknowledged write of every cycle so far is there.
+        let mut audit = Vec::new();
+        let mut path = "/audit?limit=100".to_owned();
+        loop {
+            let page = srv.get(&alice, &path).await.ok(200).clone();
+            audit.extend(items(&page));
+            match page["next_cursor"].as_str() {
+                Some(cursor) => path = format!("/audit?limit=100&cursor={cursor}"),
+                None => break,
+            }
+        }
+        let events_of = |id: &str, action: &str| {
+            audit
+                .iter()
+                .filter(|e| e["target_id"] == id && e["action"] == action)
+                .count()
+        };
+        for log in &logs {
+            let w = log.lock().unwrap();
+            for (id, secret, acknowledged) in &w.keys {
+                let view = srv.key_view(&alice, id).await;
+                let status = view["status"].as_str().unwrap().to_owned();
+                let in_flight = w
+                    .in_flight
+                    .as_ref()
+                    .filter(|(k, _)| k == id)
+                    .map(|(_, s)| *s);
+                assert!(
+                    status == *acknowledged || Some(status.as_str()) == in_flight,
+                    "key {id}: {status}, acknowledged {acknowledged}, in flight {in_flight:?}"
+                );
+                let verdict = match status.as_str() {
+                    "active" => "VALID",
+                    "disabled" => "DISABLED",
+                    _ => "REVOKED",
+                };
+                assert_eq!(srv.verdict(secret).await, verdict, "key {id}");
+                // Nothing half-written: each change has its audit event.
+                assert_eq!(events_of(id, "key.created"), 1, "key {id} created");
+                let regenerated = events_of(id, "key.regenerated");
+                let disabled = events_of(id, "key.disabled");
+                assert_eq!(
+                    (regenerated, disabled),
+                    match status.as_str() {
+                        "active" => (0, 0),
+                        "disabled" => (0, 1),
+                        _ => (1, 0),
+                    },
+                    "key {id} is {status}"
+                );
+            }
+        }
+    }
+    // Each application still stops at exactly its limit.
+    for log in &logs {
+        let app = log.lock().unwrap().app.clone();
+        let mut counted = srv.list_keys(&alice, &app).await.len();
+        assert!(counted <= LIMIT, "{counted} keys count in {app}");
+        while counted < LIMIT {
+            srv.create_named_key(&alice, &app, "fill").await;
+            counted += 1;
+        }
+        srv.post(
+            &alice,
+            &format!("/applications/{app}/keys"),
+            json!({ "name": "one too many" }),
+        )
+        .await
+        .problem(409, "KEY_LIMIT_REACHED");
+    }
+    eprintln!(
+        "{cycles} kill -9 cycles, {} acknowledged writes, {in_flight_total} requests in flight at a kill",
+        logs.iter()
+            .map(|l| l.lock().unwrap().acknowledged)
+            .sum::<usize>()
+    );
+}
