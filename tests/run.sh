@@ -35,3 +35,6 @@ tests/with-moto.sh cargo test --workspace --locked --lib --test '*'
 
 step "the WebAssembly package: build it, then the same verdict vectors in Node, Chromium and workerd"
 bash tests/wasm.sh
+
+step "the console in Chromium"
+bash tests/console.sh

@@ -562,6 +562,10 @@ pub fn router(state: AppState, function: Option<&str>) -> Router {
             router = router.route(r.path, r.handler);
         }
     }
+    // The local server also serves the web console; no Lambda function does.
+    if function.is_none() {
+        router = router.merge(crate::console::router());
+    }
     router
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -9,6 +9,7 @@ use keyward::abuse::FailedVerificationLimit;
 use keyward::auth::{self, JwtVerifier, TokenRequest};
 use keyward::clock::{Clock, SystemClock};
 use keyward::config::Config;
+use keyward::console;
 use keyward::http::{AppState, BearerJwt, router};
 use keyward::service::{LogPublisher, Service};
 use keyward::store::sqlite::SqliteStore;
@@ -69,6 +70,10 @@ struct ServeArgs {
     /// The window of that limit, in seconds.
     #[arg(long, env = "KEYWARD_VERIFY_FAILURE_WINDOW_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     verify_failure_window_seconds: u64,
+    /// Origins (scheme://host[:port], comma-separated) whose pages may call
+    /// the API: a copy of the console hosted elsewhere. None by default.
+    #[arg(long = "cors-origin", env = "KEYWARD_CORS_ORIGINS", value_delimiter = ',', value_parser = console::parse_origin)]
+    cors_origins: Vec<String>,
     #[command(flatten)]
     config: Config,
 }
@@ -243,11 +248,18 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             args.data.data.join(DEV_SECRET_FILE).display(),
             args.data.data.display()
         );
+        // The fragment never reaches the server or a log; the console takes
+        // the token from it and removes it from the address bar.
+        println!(
+            "keyward: the console, signed in with that token: http://{}/#token={token}",
+            console_addr(addr)
+        );
     }
     // Uses noted by verifications are written here, off the answer's path.
     let flusher = service.spawn_usage_flusher();
     // The peer address is the source the failed-verification limit counts.
-    let app = router(state, None).into_make_service_with_connect_info::<SocketAddr>();
+    let app = console::with_cors(router(state, None), args.cors_origins)
+        .into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -255,6 +267,20 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     flusher.abort();
     let _ = service.flush_usage().await;
     Ok(())
+}
+
+/// Where a browser on this machine reaches the server: a wildcard listen
+/// address becomes loopback.
+fn console_addr(addr: SocketAddr) -> SocketAddr {
+    match addr.ip() {
+        std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port()))
+        }
+        std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+        }
+        _ => addr,
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,269 @@
+// DOM helpers and the dialogs. Text always goes in as text nodes, never as
+// HTML, so names and descriptions from the API cannot inject markup.
+
+import { ApiProblem } from "./api.js";
+
+/** `h("button", {class: "primary", onclick}, "Save")`. Props starting with
+ * "on" are listeners; `true`/`false` toggle boolean attributes; others are
+ * attributes. Children: nodes, strings, arrays; null and false are skipped. */
+export function h(tag, props = {}, ...children) {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(props ?? {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith("on") && typeof value === "function") {
+      element.addEventListener(name.slice(2), value);
+    } else if (value === true) {
+      element.setAttribute(name, "");
+    } else if (name === "value") {
+      element.value = value;
+    } else {
+      element.setAttribute(name, String(value));
+    }
+  }
+  append(element, children);
+  return element;
+}
+
+function append(parent, children) {
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    if (Array.isArray(child)) append(parent, child);
+    else parent.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+let uniqueCounter = 0;
+/** A fresh element id. */
+export function uid(prefix) {
+  uniqueCounter += 1;
+  return `${prefix}-${uniqueCounter}`;
+}
+
+const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+const timeFormat = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
+
+/** A `<time>` for an RFC 3339 string, in local time (the time of day on a
+ * line of its own in tables); `none` when there is none. */
+export function when(iso, none = "—") {
+  if (!iso) return h("span", { class: "muted" }, none);
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return h("span", {}, iso);
+  return h(
+    "time",
+    { datetime: iso, title: iso },
+    dateFormat.format(date),
+    h("span", { class: "time" }, timeFormat.format(date)),
+  );
+}
+
+/** Visually hidden text that screen readers read (context for a button). */
+export function hidden(text) {
+  return h("span", { class: "visually-hidden" }, text);
+}
+
+/** A readable message for an error: an API problem (lead, detail, code) or
+ * anything else. */
+export function problemMessage(error) {
+  if (error instanceof ApiProblem) {
+    const detail = error.detail ? error.detail[0].toUpperCase() + error.detail.slice(1) : "";
+    return [
+      h("strong", {}, `${error.lead}: `),
+      detail.endsWith(".") ? detail : `${detail}.`,
+      " ",
+      h("code", { class: "problem-code" }, error.code),
+    ];
+  }
+  return [h("strong", {}, "Something went wrong: "), error?.message ?? String(error)];
+}
+
+/** A block that announces an error to assistive technology. */
+export function problemBlock(error) {
+  return h("div", { class: "problem", role: "alert" }, problemMessage(error));
+}
+
+/** Polite announcements ("Key disabled."), shown in the status line. */
+export function announce(text) {
+  const region = document.getElementById("status");
+  region.textContent = "";
+  // A fresh text node makes screen readers announce a repeated message.
+  requestAnimationFrame(() => {
+    region.textContent = text;
+  });
+}
+
+/**
+ * A modal dialog holding a form: `fields` (nodes), a Cancel button and a
+ * submit button. `onSubmit(form)` runs on submit; while it runs the buttons
+ * are disabled; if it throws, the message is shown in the dialog and it stays
+ * open; if it returns, the dialog closes and the promise resolves with its
+ * result. Cancel, Escape or the close button resolve `null`.
+ *
+ * `role="dialog"`, a label (its heading) and a description (`message`);
+ * focus goes to the element with `autofocus`, else the first field, else
+ * Cancel (the safe choice in a confirmation), and returns to where it was.
+ */
+export function formDialog({ title, message, fields = [], submitLabel, danger = false, onSubmit }) {
+  return new Promise((resolve) => {
+    const titleId = uid("dialog-title");
+    const messageId = uid("dialog-message");
+    const errorArea = h("div", { class: "dialog-error" });
+    const cancel = h("button", { type: "button", class: "secondary" }, "Cancel");
+    const submit = h("button", { type: "submit", class: danger ? "danger" : "primary" }, submitLabel);
+    const form = h(
+      "form",
+      { novalidate: false },
+      h("h2", { id: titleId }, title),
+      message ? h("div", { id: messageId, class: "dialog-message" }, message) : null,
+      fields,
+      errorArea,
+      h("div", { class: "dialog-actions" }, cancel, submit),
+    );
+    const dialog = h(
+      "dialog",
+      {
+        role: "dialog",
+        "aria-modal": "true",
+        "aria-labelledby": titleId,
+        "aria-describedby": message ? messageId : null,
+        class: danger ? "danger-dialog" : null,
+      },
+      form,
+    );
+    const returnFocus = document.activeElement;
+    let busy = false;
+    let result = null;
+
+    cancel.addEventListener("click", () => dialog.close());
+    dialog.addEventListener("cancel", (event) => {
+      if (busy) event.preventDefault();
+    });
+    dialog.addEventListener("close", () => {
+      dialog.remove();
+      if (returnFocus instanceof HTMLElement && returnFocus.isConnected) returnFocus.focus();
+      resolve(result);
+    });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (busy) return;
+      if (!form.reportValidity()) return;
+      busy = true;
+      submit.disabled = true;
+      cancel.disabled = true;
+      form.setAttribute("aria-busy", "true");
+      errorArea.replaceChildren();
+      try {
+        result = (await onSubmit(form)) ?? true;
+        dialog.close();
+      } catch (error) {
+        errorArea.replaceChildren(problemBlock(error));
+        busy = false;
+        submit.disabled = false;
+        cancel.disabled = false;
+        form.removeAttribute("aria-busy");
+        submit.focus();
+      }
+    });
+
+    document.body.append(dialog);
+    if (!form.querySelector("[autofocus]")) {
+      const first = form.querySelector("input:not([type=hidden]), textarea, select");
+      (first ?? cancel).setAttribute("autofocus", "");
+    }
+    dialog.showModal();
+  });
+}
+
+/**
+ * Shows a new key's secret once: a read-only field, a Copy button, and an
+ * "I have copied my key — Close" step. Escape does not dismiss it by
+ * accident. When it closes, the secret is removed from the page.
+ */
+export function secretDialog({ title, keyName, secret }) {
+  return new Promise((resolve) => {
+    const titleId = uid("dialog-title");
+    const messageId = uid("dialog-message");
+    const fieldId = uid("secret");
+    const copyStatus = h("p", { class: "copy-status", role: "status" });
+    const field = h("input", {
+      id: fieldId,
+      class: "secret",
+      type: "text",
+      readonly: true,
+      autocomplete: "off",
+      spellcheck: "false",
+      "aria-describedby": messageId,
+    });
+    field.value = secret;
+    field.addEventListener("focus", () => field.select());
+    const copy = h("button", { type: "button", class: "secondary" }, "Copy");
+    const done = h("button", { type: "button", class: "primary", autofocus: true }, "I have copied my key — Close");
+    const dialog = h(
+      "dialog",
+      { role: "dialog", "aria-modal": "true", "aria-labelledby": titleId, "aria-describedby": messageId, class: "secret-dialog" },
+      h("h2", { id: titleId }, title),
+      h(
+        "p",
+        { id: messageId, class: "dialog-message" },
+        "Copy the key for ",
+        h("strong", {}, keyName),
+        " now and keep it somewhere safe. keyward stores only its hash: this is the only time it is shown.",
+      ),
+      h("label", { for: fieldId }, "Your key"),
+      h("div", { class: "secret-row" }, field, copy),
+      copyStatus,
+      h("div", { class: "dialog-actions" }, done),
+    );
+    const returnFocus = document.activeElement;
+
+    copy.addEventListener("click", async () => {
+      try {
+        await navigator.clipboard.writeText(field.value);
+        copyStatus.textContent = "Copied to the clipboard.";
+      } catch {
+        // No clipboard API here (or no permission): select the text so
+        // the user can copy it with the keyboard.
+        field.focus();
+        field.select();
+        const copied = document.execCommand?.("copy");
+        copyStatus.textContent = copied
+          ? "Copied to the clipboard."
+          : "Select the key and copy it with Ctrl+C (⌘C).";
+      }
+    });
+    dialog.addEventListener("cancel", (event) => {
+      event.preventDefault();
+      copyStatus.textContent = "Copy the key first, then choose “I have copied my key — Close”.";
+    });
+    // The secret leaves the page at once; "close" fires a task later.
+    const forget = () => {
+      field.value = "";
+      field.remove();
+    };
+    done.addEventListener("click", () => {
+      forget();
+      dialog.close();
+    });
+    dialog.addEventListener("close", () => {
+      forget();
+      dialog.remove();
+      if (returnFocus instanceof HTMLElement && returnFocus.isConnected) returnFocus.focus();
+      resolve();
+    });
+
+    document.body.append(dialog);
+    dialog.showModal();
+  });
+}
+
+/** A labelled field: `<label>` + control (+ hint), wired by ids. */
+export function field(label, control, hint) {
+  const id = control.id || uid("field");
+  control.id = id;
+  let hintNode = null;
+  if (hint) {
+    const hintId = uid("hint");
+    hintNode = h("p", { id: hintId, class: "hint" }, hint);
+    control.setAttribute("aria-describedby", hintId);
+  }
+  return h("div", { class: "field" }, h("label", { for: id }, label), control, hintNode);
+}

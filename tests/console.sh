@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The web console end to end: `keyward serve` on loopback and Debian's
+# Chromium driven by playwright-core (tests/js/console.test.mjs, node --test).
+# Screenshots of each page land in target/console-screenshots/.
+#
+# Needs what tests/wasm.sh installs (chromium, Node 20+, tests/js's
+# node_modules) and the debug binary that tests/run.sh's cargo test step
+# builds; run alone, it builds the binary itself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+fail() { echo "tests/console.sh: $*" >&2; exit 1; }
+
+chromium=${CHROMIUM:-/usr/bin/chromium}
+[ -x "$chromium" ] || fail "no Chromium at $chromium: install Debian's chromium (tests/wasm.sh does), or set CHROMIUM"
+command -v node >/dev/null 2>&1 || fail "node is not on PATH (Node.js 20 or newer; tests/wasm.sh checks it)"
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' ||
+  fail "Node.js 20 or newer is needed, found $(node --version)"
+[ -d tests/js/node_modules/playwright-core ] ||
+  fail "tests/js/node_modules has no playwright-core: run npm --prefix tests/js ci (tests/wasm.sh does)"
+
+# cargo decides whether anything changed; after run.sh's cargo test this is
+# a no-op.
+step "the keyward binary: cargo build -p keyward --bin keyward"
+cargo build -p keyward --bin keyward --locked
+
+step "console tests in Chromium (node --test)"
+mkdir -p target/console-screenshots
+cd tests/js
+CHROMIUM="$chromium" node --test console.test.mjs
+echo "screenshots: target/console-screenshots/"
