@@ -3435,15 +3435,15 @@ async fn check_crash_logs(
             .count()
     };
     for log in logs {
-        let w = log.lock().unwrap();
-        for (id, secret, acknowledged) in &w.keys {
+        // A copy, so that no lock is held across the requests.
+        let (keys, in_flight) = {
+            let w = log.lock().unwrap();
+            (w.keys.clone(), w.in_flight.clone())
+        };
+        for (id, secret, acknowledged) in &keys {
             let view = srv.key_view(alice, id).await;
             let status = view["status"].as_str().unwrap().to_owned();
-            let in_flight = w
-                .in_flight
-                .as_ref()
-                .filter(|(k, _)| k == id)
-                .map(|(_, s)| *s);
+            let in_flight = in_flight.as_ref().filter(|(k, _)| k == id).map(|(_, s)| *s);
             assert!(
                 status == *acknowledged || Some(status.as_str()) == in_flight,
                 "key {id}: {status}, acknowledged {acknowledged}, in flight {in_flight:?}"
