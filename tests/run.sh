@@ -12,10 +12,10 @@ if command -v rustup >/dev/null 2>&1; then
   rustup target add wasm32-unknown-unknown
 fi
 
-step "python tools: moto_server (a DynamoDB/SNS-compatible server) and cfn-lint, in .venv"
-if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/cfn-lint ]; then
+step "python tools: moto_server (a DynamoDB/SNS-compatible server), cfn-lint and schemathesis, in .venv"
+if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/cfn-lint ] || [ ! -x .venv/bin/schemathesis ]; then
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.2,<6' 'cfn-lint>=1,<2'
+  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.2,<6' 'cfn-lint>=1,<2' 'schemathesis>=4,<5'
 fi
 
 step "format"
@@ -32,6 +32,9 @@ cargo build -p wasm-validator --target wasm32-unknown-unknown --locked
 
 step "every test (with moto_server on a free loopback port)"
 tests/with-moto.sh cargo test --workspace --locked --lib --test '*'
+
+step "schemathesis: the OpenAPI document against the local server"
+bash tests/schemathesis.sh
 
 step "the WebAssembly package: build it, then the same verdict vectors in Node, Chromium and workerd"
 bash tests/wasm.sh

@@ -179,6 +179,55 @@ impl ApiError {
         }
     }
 
+    /// One error of every kind, with placeholder details: what the OpenAPI
+    /// document's check (`tests/openapi_routes.rs`) compares its problem
+    /// codes and statuses with. A unit test keeps it complete.
+    pub fn one_of_each() -> Vec<ApiError> {
+        use ApiError::*;
+        let text = String::new;
+        vec![
+            MalformedJson(text()),
+            InvalidQuery(text()),
+            InvalidCursor,
+            InvalidIdempotencyKey,
+            TokenMissing,
+            TokenInvalid(text()),
+            TokenExpired,
+            PermissionDenied(text()),
+            MfaRequired,
+            UserOffboarded,
+            ApplicationNotFound,
+            KeyNotFound,
+            RouteNotFound,
+            MethodNotAllowed,
+            ApplicationLimitReached(0),
+            KeyLimitReached(0),
+            ApplicationRevoked,
+            OwnerDeleted,
+            KeyRevoked,
+            KeyExpired,
+            KeyDisabled,
+            KeyAlreadyRegenerated,
+            Conflict,
+            PayloadTooLarge(0),
+            UnsupportedMediaType,
+            InvalidBody(text()),
+            InvalidName(text()),
+            InvalidDescription,
+            InvalidPrefix,
+            InvalidScope(text()),
+            ScopeNotHeld(text()),
+            InvalidExpiresAt(text()),
+            ExpiresAtInPast,
+            ExpiresAtTooFar(0),
+            InvalidGracePeriod,
+            IdempotencyKeyReused,
+            TooManyFailedVerifications(0),
+            Internal(text()),
+            StoreUnavailable(text()),
+        ]
+    }
+
     /// What the client is told. Internal details stay in the log.
     fn detail(&self) -> String {
         match self {
@@ -251,6 +300,61 @@ mod tests {
         assert_eq!(problem.code, "KEY_LIMIT_REACHED");
         assert_eq!(problem.r#type, "urn:keyward:problem:key-limit-reached");
         assert!(problem.detail.contains("10"));
+    }
+
+    #[test]
+    fn one_of_each_has_every_kind_once() {
+        // No wildcard arm: a new variant stops this compiling until it gets
+        // an index here and an entry in `one_of_each`, in the same order.
+        fn index(e: &ApiError) -> usize {
+            use ApiError::*;
+            match e {
+                MalformedJson(_) => 0,
+                InvalidQuery(_) => 1,
+                InvalidCursor => 2,
+                InvalidIdempotencyKey => 3,
+                TokenMissing => 4,
+                TokenInvalid(_) => 5,
+                TokenExpired => 6,
+                PermissionDenied(_) => 7,
+                MfaRequired => 8,
+                UserOffboarded => 9,
+                ApplicationNotFound => 10,
+                KeyNotFound => 11,
+                RouteNotFound => 12,
+                MethodNotAllowed => 13,
+                ApplicationLimitReached(_) => 14,
+                KeyLimitReached(_) => 15,
+                ApplicationRevoked => 16,
+                OwnerDeleted => 17,
+                KeyRevoked => 18,
+                KeyExpired => 19,
+                KeyDisabled => 20,
+                KeyAlreadyRegenerated => 21,
+                Conflict => 22,
+                PayloadTooLarge(_) => 23,
+                UnsupportedMediaType => 24,
+                InvalidBody(_) => 25,
+                InvalidName(_) => 26,
+                InvalidDescription => 27,
+                InvalidPrefix => 28,
+                InvalidScope(_) => 29,
+                ScopeNotHeld(_) => 30,
+                InvalidExpiresAt(_) => 31,
+                ExpiresAtInPast => 32,
+                ExpiresAtTooFar(_) => 33,
+                InvalidGracePeriod => 34,
+                IdempotencyKeyReused => 35,
+                TooManyFailedVerifications(_) => 36,
+                Internal(_) => 37,
+                StoreUnavailable(_) => 38,
+            }
+        }
+        let all = ApiError::one_of_each();
+        let indices: Vec<usize> = all.iter().map(index).collect();
+        assert_eq!(indices, (0..39).collect::<Vec<_>>());
+        let codes: std::collections::BTreeSet<&str> = all.iter().map(ApiError::code).collect();
+        assert_eq!(codes.len(), all.len(), "every kind has its own code");
     }
 
     #[test]

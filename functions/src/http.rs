@@ -194,10 +194,18 @@ async fn read_body(req: Request) -> Result<(Bytes, bool), ApiError> {
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+    let value = serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::InvalidBody(e.to_string()),
         _ => ApiError::MalformedJson(e.to_string()),
-    })
+    })?;
+    // serde's derived structs also read a JSON array, field by field in
+    // order (`["name", "description"]`); every body here is an object.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::InvalidBody(
+            "the body must be a JSON object".into(),
+        ));
+    }
+    Ok(value)
 }
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {

@@ -99,7 +99,28 @@ pub struct CreateKey {
 #[serde(deny_unknown_fields)]
 pub struct RegenerateKey {
     pub expires_at: Option<String>,
+    #[serde(default, deserialize_with = "whole_seconds")]
     pub grace_seconds: Option<i64>,
+}
+
+/// JSON has one kind of number: `3600.0` is the integer 3600 (JSON Schema's
+/// `integer` says so too), though serde's `i64` refuses it. A fraction is
+/// refused; a whole number beyond `i64` saturates, so the range check
+/// answers it.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_i64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        // `as` saturates at the ends of `i64`.
+        Some(f) if f.fract() == 0.0 => Ok(Some(f as i64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "grace_seconds must be a whole number of seconds, not {number}"
+        ))),
+    }
 }
 
 #[derive(Deserialize)]
@@ -1028,7 +1049,9 @@ impl Service {
         idempotency: Option<&Idempotency>,
     ) -> Result<Reply, ApiError> {
         caller.require(perm::USERS_OFFBOARD)?;
-        if user_id.is_empty() || user_id.len() > 256 {
+        // Characters, as the message says (and as the OpenAPI document's
+        // `maxLength` counts them), not UTF-8 bytes.
+        if user_id.is_empty() || user_id.chars().count() > 256 {
             return Err(ApiError::InvalidQuery(
                 "the user id must be 1 to 256 characters".into(),
             ));

@@ -1,0 +1,461 @@
+//! `infra/openapi.yaml` against the code: its operations are exactly
+//! `keyward::http::routes()` (method, path and function), its problem codes
+//! exactly those `ApiError` answers, each under its own status, and the
+//! routes it marks open are the ones the router serves without a token.
+//! Then the regression tests of the defects `tests/schemathesis.sh` found,
+//! each driving the router on a SQLite store.
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use keyward::auth::{JwtVerifier, TokenRequest, issue_token, perm};
+use keyward::clock::{Clock, SystemClock};
+use keyward::config::Config;
+use keyward::error::ApiError;
+use keyward::http::{AppState, BearerJwt, router, routes};
+use keyward::service::{LogPublisher, Service};
+use keyward::store::sqlite::SqliteStore;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const DOCUMENT: &str = "infra/openapi.yaml";
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+fn document() -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("functions/ has a parent")
+        .join(DOCUMENT);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{DOCUMENT} is not YAML: {e}"))
+}
+
+/// Every operation of the document: (METHOD, path) → the operation.
+fn operations(doc: &Value) -> BTreeMap<(String, String), Value> {
+    let paths = doc["paths"].as_object().expect("paths is a mapping");
+    let mut found = BTreeMap::new();
+    for (path, item) in paths {
+        for method in METHODS {
+            if let Some(op) = item.get(method) {
+                found.insert((method.to_ascii_uppercase(), path.clone()), op.clone());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_document_has_exactly_the_routes_of_the_router() {
+    let doc = document();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let documented: BTreeSet<(String, String, String)> = operations(&doc)
+        .into_iter()
+        .map(|((method, path), op)| {
+            let function = op["x-keyward-function"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{DOCUMENT}: {method} {path} has no x-keyward-function"));
+            (method, path, function.to_owned())
+        })
+        .collect();
+    let routed: BTreeSet<(String, String, String)> = routes()
+        .iter()
+        .map(|r| {
+            (
+                r.method.as_str().to_owned(),
+                r.path.to_owned(),
+                r.function.to_owned(),
+            )
+        })
+        .collect();
+    let undocumented: Vec<_> = routed.difference(&documented).collect();
+    let unrouted: Vec<_> = documented.difference(&routed).collect();
+    assert!(
+        undocumented.is_empty() && unrouted.is_empty(),
+        "routes the document lacks: {undocumented:?}\noperations the router lacks: {unrouted:?}"
+    );
+    assert!(routed.contains(&("GET".into(), "/healthz".into(), "healthz".into())));
+
+    let ids: Vec<String> = operations(&doc)
+        .values()
+        .map(|op| {
+            op["operationId"]
+                .as_str()
+                .expect("an operationId")
+                .to_owned()
+        })
+        .collect();
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "operationIds repeat: {ids:?}");
+}
+
+#[test]
+fn the_problem_codes_are_exactly_the_codes_the_server_answers() {
+    let doc = document();
+    let problem = &doc["components"]["schemas"]["Problem"];
+    let documented: BTreeSet<&str> = problem["properties"]["code"]["enum"]
+        .as_array()
+        .expect("Problem.code has an enum")
+        .iter()
+        .map(|c| c.as_str().expect("codes are strings"))
+        .collect();
+    let answered: BTreeSet<&str> = ApiError::one_of_each().iter().map(ApiError::code).collect();
+    let missing: Vec<_> = answered.difference(&documented).collect();
+    let extra: Vec<_> = documented.difference(&answered).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "codes the document lacks: {missing:?}\ncodes no error answers: {extra:?}"
+    );
+    let required: BTreeSet<&str> = problem["required"]
+        .as_array()
+        .expect("Problem.required")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let body = serde_json::to_value(ApiError::KeyNotFound.problem()).expect("a problem serializes");
+    let fields: BTreeSet<&str> = body
+        .as_object()
+        .expect("a problem is an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(required, fields, "Problem lists the fields a problem has");
+}
+
+/// Each problem response of `components/responses` pins a status and the
+/// codes it may carry; together they must be `ApiError::status()` exactly.
+#[test]
+fn each_problem_response_carries_the_codes_of_its_status() {
+    let doc = document();
+    let mut documented: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
+    for (name, response) in doc["components"]["responses"]
+        .as_object()
+        .expect("responses")
+    {
+        let Some(schema) = response.pointer("/content/application~1problem+json/schema") else {
+            continue;
+        };
+        let pinned = &schema["allOf"][1]["properties"];
+        let status = pinned["status"]["const"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{name} pins no status"));
+        let codes: Vec<Value> = match (&pinned["code"]["enum"], &pinned["code"]["const"]) {
+            (Value::Array(codes), _) => codes.clone(),
+            (_, code @ Value::String(_)) => vec![code.clone()],
+            _ => panic!("{name} pins no code"),
+        };
+        let entry = documented.entry(status).or_default();
+        for code in codes {
+            let code = code.as_str().expect("codes are strings").to_owned();
+            assert!(entry.insert(code.clone()), "{code} twice under {status}");
+        }
+    }
+    let mut answered: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
+    for error in ApiError::one_of_each() {
+        answered
+            .entry(u64::from(error.status().as_u16()))
+            .or_default()
+            .insert(error.code().to_owned());
+    }
+    assert_eq!(documented, answered);
+}
+
+/// The routes the document leaves open (`security: []`) are the ones the
+/// router serves without a token; every other one answers 401 without it,
+/// and documents that 401.
+#[tokio::test]
+async fn the_documented_security_is_the_routers() {
+    let doc = document();
+    let api = Api::new();
+    for ((method, path), op) in operations(&doc) {
+        let open = op.get("security") == Some(&json!([]));
+        let responses = op["responses"].as_object().expect("responses");
+        assert_eq!(
+            !open,
+            responses.contains_key("401"),
+            "{method} {path}: a secured operation documents 401, an open one does not"
+        );
+        let concrete = path.replace("{id}", "kw-openapi-test");
+        let method = Method::from_bytes(method.as_bytes()).expect("a method");
+        let (status, body) = api.send(method.clone(), &concrete, None, None).await;
+        if open {
+            assert_ne!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");
+        } else {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}: {body}");
+            assert_eq!(body["code"], "TOKEN_MISSING");
+        }
+    }
+}
+
+// ---- regression tests of what schemathesis found -------------------------
+
+/// The router of the local server on a SQLite store in a temporary folder,
+/// with a token holding every management permission.
+struct Api {
+    router: Router,
+    token: String,
+    _data: tempfile::TempDir,
+}
+
+impl Api {
+    fn new() -> Self {
+        let data = tempfile::tempdir().expect("a temporary folder");
+        let store = SqliteStore::open(&data.path().join("keyward.db")).expect("a SQLite store");
+        let secret = b"openapi-routes-test-secret-32-bytes-long";
+        let service = Arc::new(Service::new(
+            Arc::new(store),
+            Config::default(),
+            Arc::new(SystemClock),
+            Arc::new(LogPublisher),
+        ));
+        let state = AppState {
+            service,
+            auth: Arc::new(BearerJwt {
+                verifier: JwtVerifier::hs256(secret),
+                account_claim: "account".into(),
+            }),
+            verify_failures: None,
+        };
+        let permissions: Vec<String> = perm::ALL.iter().map(|p| p.to_string()).collect();
+        let token = issue_token(
+            secret,
+            &TokenRequest {
+                sub: "tester",
+                account: "acme",
+                account_claim: "account",
+                permissions: &permissions,
+                mfa: true,
+                ttl_seconds: 3600,
+                now: SystemClock.now(),
+            },
+        )
+        .expect("a token");
+        Api {
+            router: router(state, None),
+            token,
+            _data: data,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let request = request
+            .body(Body::from(body.unwrap_or_default().to_owned()))
+            .expect("a request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router answers");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("a body");
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        (status, value)
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<&str>) -> (StatusCode, Value) {
+        self.send(method, path, Some(&self.token), body).await
+    }
+
+    /// A new application and a key in it: (application id, key id, secret).
+    async fn application_with_key(&self) -> (String, String, String) {
+        let (status, app) = self
+            .call(Method::POST, "/applications", Some(r#"{"name": "app"}"#))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{app}");
+        let app_id = app["id"].as_str().expect("an id").to_owned();
+        let (status, created) = self
+            .call(
+                Method::POST,
+                &format!("/applications/{app_id}/keys"),
+                Some(r#"{"name": "key"}"#),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let key_id = created["key"]["id"].as_str().expect("a key id").to_owned();
+        let secret = created["secret"].as_str().expect("a secret").to_owned();
+        (app_id, key_id, secret)
+    }
+}
+
+fn assert_problem(answer: &(StatusCode, Value), status: StatusCode, code: &str) {
+    assert_eq!(answer.0, status, "{}", answer.1);
+    assert_eq!(answer.1["code"], code, "{}", answer.1);
+}
+
+/// Defect: serde's derived structs also read a JSON array, field by field in
+/// order, so `PATCH` with `["renamed", "x"]` renamed the object and
+/// `[null, null]` was a 200. Every body is an object now; anything else is
+/// 422 INVALID_BODY.
+#[tokio::test]
+async fn a_json_array_is_refused_not_read_as_the_fields_in_order() {
+    let api = Api::new();
+    let (app_id, key_id, secret) = api.application_with_key().await;
+
+    let renamed = api
+        .call(
+            Method::PATCH,
+            &format!("/applications/{app_id}"),
+            Some(r#"["renamed", "by position"]"#),
+        )
+        .await;
+    assert_problem(&renamed, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY");
+    let (_, app) = api
+        .call(Method::GET, &format!("/applications/{app_id}"), None)
+        .await;
+    assert_eq!(app["name"], "app", "the array changed nothing");
+
+    let nulls = api
+        .call(
+            Method::PATCH,
+            &format!("/keys/{key_id}"),
+            Some("[null, null]"),
+        )
+        .await;
+    assert_problem(&nulls, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY");
+    let created = api
+        .call(Method::POST, "/applications", Some(r#"["by position"]"#))
+        .await;
+    assert_problem(&created, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY");
+    let verified = api
+        .call(Method::POST, "/verify", Some(&format!(r#"["{secret}"]"#)))
+        .await;
+    assert_problem(&verified, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY");
+    let lifecycle = api
+        .call(Method::POST, &format!("/keys/{key_id}/disable"), Some("[]"))
+        .await;
+    assert_problem(&lifecycle, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY");
+
+    // An object after white space is still an object.
+    let (status, verdict) = api
+        .call(
+            Method::POST,
+            "/verify",
+            Some(&format!(" \n\t{{\"key\": \"{secret}\"}}")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(verdict["code"], "VALID");
+    // Broken JSON stays a 400, whatever it starts with.
+    let broken = api
+        .call(Method::PATCH, &format!("/keys/{key_id}"), Some("[null,"))
+        .await;
+    assert_problem(&broken, StatusCode::BAD_REQUEST, "MALFORMED_JSON");
+}
+
+/// Defect: `grace_seconds: 3600.0` is the integer 3600 to JSON (and to the
+/// document's `type: integer`), but serde's `i64` refused it with 422.
+#[tokio::test]
+async fn grace_seconds_may_be_a_whole_number_written_with_a_fraction() {
+    let api = Api::new();
+    let (_, key_id, _) = api.application_with_key().await;
+    let before = SystemClock.now();
+    let (status, created) = api
+        .call(
+            Method::POST,
+            &format!("/keys/{key_id}/regenerate"),
+            Some(r#"{"grace_seconds": 3600.0}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (_, old) = api
+        .call(Method::GET, &format!("/keys/{key_id}"), None)
+        .await;
+    assert_eq!(
+        old["status"], "active",
+        "the old key lives through its grace"
+    );
+    let revoke_at = time::OffsetDateTime::parse(
+        old["revoke_at"].as_str().expect("a grace period end"),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .expect("RFC 3339")
+    .unix_timestamp();
+    assert!((before + 3600..=SystemClock.now() + 3600).contains(&revoke_at));
+
+    let new_id = created["key"]["id"].as_str().expect("the new key's id");
+    let regenerate = |body: &'static str| {
+        let path = format!("/keys/{new_id}/regenerate");
+        let api = &api;
+        async move { api.call(Method::POST, &path, Some(body)).await }
+    };
+    let fraction = regenerate(r#"{"grace_seconds": 1.5}"#).await;
+    assert_problem(&fraction, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY");
+    let huge = regenerate(r#"{"grace_seconds": 1e300}"#).await;
+    assert_problem(
+        &huge,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_GRACE_PERIOD",
+    );
+    let beyond_u64 = regenerate(r#"{"grace_seconds": 18446744073709551616}"#).await;
+    assert_problem(
+        &beyond_u64,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_GRACE_PERIOD",
+    );
+    let negative = regenerate(r#"{"grace_seconds": -60.0}"#).await;
+    assert_problem(
+        &negative,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "INVALID_GRACE_PERIOD",
+    );
+    let text = regenerate(r#"{"grace_seconds": "60"}"#).await;
+    assert_problem(&text, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY");
+}
+
+/// Defect: `DELETE /users/{id}` said "1 to 256 characters" (and the document
+/// says `maxLength: 256`, which counts characters) but counted UTF-8 bytes,
+/// so 100 `é` were refused with 400.
+#[tokio::test]
+async fn a_user_id_is_limited_in_characters_not_bytes() {
+    let api = Api::new();
+    let encoded = |id: &str| -> String {
+        id.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    for id in ["é".repeat(100), "é".repeat(256), "a".repeat(256)] {
+        let (status, body) = api
+            .call(Method::DELETE, &format!("/users/{}", encoded(&id)), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["user_id"], id.as_str());
+    }
+    for id in ["é".repeat(257), "a".repeat(257)] {
+        let refused = api
+            .call(Method::DELETE, &format!("/users/{}", encoded(&id)), None)
+            .await;
+        assert_problem(&refused, StatusCode::BAD_REQUEST, "INVALID_QUERY");
+    }
+}
