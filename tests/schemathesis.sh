@@ -43,7 +43,11 @@ export KEYWARD_MAX_ACTIVE_APPLICATIONS=1000 KEYWARD_MAX_ACTIVE_KEYS=1000
 export KEYWARD_VERIFY_FAILURE_LIMIT=20 KEYWARD_VERIFY_FAILURE_WINDOW_SECONDS=1
 export KEYWARD_LOG=${KEYWARD_LOG:-warn}
 
-"$keyward" serve --addr 127.0.0.1:0 --data "$work/data" >"$work/server.out" 2>"$work/server.err" &
+# The files exist before the server starts: the background job opens them
+# only once it runs, and the loop below may read first.
+: >"$work/server.out"
+: >"$work/server.err"
+"$keyward" serve --addr 127.0.0.1:0 --data "$work/data" >>"$work/server.out" 2>>"$work/server.err" &
 server_pid=$!
 addr=
 for _ in $(seq 1 100); do
