@@ -27,7 +27,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::future::Future;
 use std::sync::Arc;
-use wasm_validator::{ApplicationStatus, KeyStatus, OwnerStatus, StoredKeyStatus, Verdict, key};
+use wasm_validator::{
+    ApplicationStatus, DecisionFields, KeyStatus, OwnerStatus, StoredKeyStatus, Verdict,
+    VerdictCode, key,
+};
 
 /// Attempts before a mutation gives up on concurrent conflicts (409).
 const MAX_ATTEMPTS: u32 = 64;
@@ -1022,19 +1025,43 @@ impl Service {
 
     /// One read, no write on the answer's path: the use is noted in memory
     /// and written later in a batch.
-    pub async fn verify(&self, request: &VerifyRequest) -> Result<Verdict, ApiError> {
+    pub async fn verify(&self, request: &VerifyRequest) -> Result<Verdict<'static>, ApiError> {
         let scopes = validate_scopes(&request.scopes)?;
         let Ok(parsed) = key::parse(request.key.expose()) else {
             return Ok(Verdict::malformed());
         };
-        let record = self.store.get_key(parsed.key_id).await?.map(|k| k.record());
+        let stored = self.store.get_key(parsed.key_id).await?;
         let now = self.clock.now();
         let required: Vec<&str> = scopes.iter().map(String::as_str).collect();
-        let verdict = wasm_validator::verdict_for(&parsed, record.as_ref(), &required, now);
-        if verdict.valid {
+        // The core's one decision over the stored key's fields, borrowed;
+        // then the answer takes the key's strings instead of copying them.
+        let code = {
+            let fields = stored.as_ref().map(|k| DecisionFields {
+                key_id: &k.id,
+                hash: &k.hash,
+                status: k.status,
+                expires_at: k.expires_at,
+                revoke_at: k.revoke_at,
+                scopes: &k.scopes,
+                application_status: k.application_status,
+                owner_status: k.owner_status,
+            });
+            wasm_validator::decide(&parsed, fields.as_ref(), &required, now)
+        };
+        if code == VerdictCode::Valid {
             self.usage.record(parsed.key_id, now);
         }
-        Ok(verdict)
+        Ok(match stored {
+            Some(k) if code != VerdictCode::NotFound => Verdict::matched(
+                code,
+                k.id,
+                k.application_id,
+                k.account,
+                k.scopes,
+                k.expires_at,
+            ),
+            _ => Verdict::not_found(parsed.key_id.to_owned()),
+        })
     }
 
     // ---- users, audit, notices ------------------------------------------

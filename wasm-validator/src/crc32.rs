@@ -1,9 +1,27 @@
 //! CRC-32 (IEEE 802.3, reflected: the CRC of zlib, PNG and `crc32fast`),
 //! for the key checksum.
 //!
-//! Slice-by-4 over tables built at compile time: 4 KiB of tables instead of
-//! the 16 KiB of a slice-by-16 crate keeps the WebAssembly package small,
-//! and a key's 70-odd bytes take a few tens of nanoseconds either way.
+//! Natively this is `crc32fast`, which folds the key's 70-odd bytes with
+//! the CPU's carry-less multiply (PCLMULQDQ) where it has one: the checksum
+//! is computed on every verification, and the 4 KiB table below took about
+//! a third of a native `validate` (BENCHMARKS.md, "Core, native").
+//!
+//! In WebAssembly (no carry-less multiply) it is slice-by-4 over tables
+//! built at compile time: 4 KiB of tables instead of the 16 KiB of a
+//! slice-by-16 crate keeps the package small. The tests check the tables
+//! against `crc32fast` natively, so both builds compute the same function.
+
+/// The CRC-32 of `data`.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn crc32(data: &[u8]) -> u32 {
+    crc32fast::hash(data)
+}
+
+/// The CRC-32 of `data`.
+#[cfg(target_arch = "wasm32")]
+pub fn crc32(data: &[u8]) -> u32 {
+    crc32_by_tables(data)
+}
 
 const POLY: u32 = 0xEDB8_8320;
 
@@ -35,8 +53,9 @@ const fn tables() -> [[u32; 256]; 4] {
 
 static TABLES: [[u32; 256]; 4] = tables();
 
-/// The CRC-32 of `data`.
-pub fn crc32(data: &[u8]) -> u32 {
+/// The CRC-32 of `data`, slice-by-4.
+#[cfg_attr(not(any(test, target_arch = "wasm32")), allow(dead_code))]
+fn crc32_by_tables(data: &[u8]) -> u32 {
     let t = &TABLES;
     let mut crc = !0u32;
     let mut words = data.chunks_exact(4);
@@ -55,18 +74,20 @@ pub fn crc32(data: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::crc32;
+    use super::{crc32, crc32_by_tables};
 
     #[test]
     fn check_values() {
         // The CRC-32 check value (the catalogue's "123456789") and others.
-        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
-        assert_eq!(crc32(b""), 0);
-        assert_eq!(crc32(b"a"), 0xE8B7_BE43);
-        assert_eq!(
-            crc32(b"The quick brown fox jumps over the lazy dog"),
-            0x414F_A339
-        );
+        for crc in [crc32, crc32_by_tables] {
+            assert_eq!(crc(b"123456789"), 0xCBF4_3926);
+            assert_eq!(crc(b""), 0);
+            assert_eq!(crc(b"a"), 0xE8B7_BE43);
+            assert_eq!(
+                crc(b"The quick brown fox jumps over the lazy dog"),
+                0x414F_A339
+            );
+        }
     }
 
     #[test]
@@ -77,7 +98,11 @@ mod tests {
         for start in 0..4 {
             for end in start..data.len() {
                 let slice = &data[start..end];
-                assert_eq!(crc32(slice), crc32fast::hash(slice), "{start}..{end}");
+                assert_eq!(
+                    crc32_by_tables(slice),
+                    crc32fast::hash(slice),
+                    "{start}..{end}"
+                );
             }
         }
     }
