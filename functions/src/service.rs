@@ -17,7 +17,7 @@ use crate::domain::{
 use crate::error::ApiError;
 use crate::idempotency::{Idempotency, Reply};
 use crate::secret::Secret;
-use crate::store::{CommitError, Page, Store, StoreError, Write};
+use crate::store::{CommitError, MAX_COMMIT_WRITES, Page, Store, StoreError, Write};
 use crate::usage::UsageRecorder;
 use async_trait::async_trait;
 use base64::Engine;
@@ -26,7 +26,7 @@ use rand::TryRngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use wasm_validator::{
     ApplicationStatus, DecisionFields, KeyStatus, OwnerStatus, StoredKeyStatus, Verdict,
     VerdictCode, key,
@@ -608,7 +608,8 @@ impl Service {
         .await
     }
 
-    /// Revokes the application and, in the same commit, every key under it.
+    /// Revokes the application and every live key under it, in the same
+    /// commit when one holds them.
     pub async fn revoke_application(
         &self,
         caller: &Caller,
@@ -616,65 +617,84 @@ impl Service {
         idempotency: Option<&Idempotency>,
     ) -> Result<Reply, ApiError> {
         self.run(idempotency, |now| async move {
-            let app = self.application_for(caller, id).await?;
-            caller.require(perm::APPLICATIONS_REVOKE)?;
-            if app.status == ApplicationStatus::Revoked {
-                return Ok(Plan::new(200, to_value(&app.view())));
-            }
-            let mut plan = Plan::new(0, Value::Null);
-            // Only live keys need a write: revoked ones already fail, and
-            // expired ones can only be deleted. This keeps the commit small
-            // (DynamoDB transactions hold at most 100 items).
-            let live = self
-                .store
-                .list_application_keys(id)
-                .await?
-                .into_iter()
-                .filter(|k| matches!(k.status_at(now), KeyStatus::Active | KeyStatus::Disabled));
-            for key in live {
-                let mut revoked = key.clone();
-                revoked.application_status = ApplicationStatus::Revoked;
-                revoked.status = StoredKeyStatus::Revoked;
-                revoked.revoked_at = Some(now);
-                revoked.updated_at = now;
-                revoked.ttl = revoked.purge_after(self.config.retention_seconds());
-                plan = plan
-                    .with(self.audit(
+            for _ in 0..MAX_ATTEMPTS {
+                let app = self.application_for(caller, id).await?;
+                caller.require(perm::APPLICATIONS_REVOKE)?;
+                if app.status == ApplicationStatus::Revoked {
+                    return Ok(Plan::new(200, to_value(&app.view())));
+                }
+                // Only live keys need a write: revoked ones already fail, and
+                // expired ones can only be deleted.
+                let live = self
+                    .store
+                    .list_application_keys(id)
+                    .await?
+                    .into_iter()
+                    .filter(|k| {
+                        matches!(k.status_at(now), KeyStatus::Active | KeyStatus::Disabled)
+                    });
+                let mut writes = Vec::new();
+                for key in live {
+                    let mut revoked = key.clone();
+                    revoked.application_status = ApplicationStatus::Revoked;
+                    revoked.status = StoredKeyStatus::Revoked;
+                    revoked.revoked_at = Some(now);
+                    revoked.updated_at = now;
+                    revoked.ttl = revoked.purge_after(self.config.retention_seconds());
+                    writes.push(self.audit(
                         caller,
                         "key.revoked",
                         ("key", &key.id),
                         Some(to_value(&key.view(now))),
                         Some(to_value(&revoked.view(now))),
                         now,
-                    )?)
-                    .with(Write::Key {
+                    )?);
+                    writes.push(Write::Key {
                         item: revoked,
                         expected: Some(key.version),
                     });
-            }
-            let mut revoked = app.clone();
-            revoked.status = ApplicationStatus::Revoked;
-            revoked.revoked_at = Some(now);
-            revoked.updated_at = now;
-            revoked.ttl = Some(now + self.config.retention_seconds());
-            let (before, after) = (to_value(&app.view()), to_value(&revoked.view()));
-            plan.reply = Reply {
-                status: 200,
-                body: after.clone(),
-            };
-            Ok(plan
-                .with(self.audit(
+                }
+                // Keys in a grace period do not count toward the limit, so
+                // there may be more than one commit holds (with the
+                // application, its audit event and an idempotency record).
+                // Then a batch of keys (each with its audit event) goes
+                // first and the rest is read again; the application is
+                // revoked last, so a retry after a failure finds it active
+                // and carries on.
+                if writes.len() + 3 > MAX_COMMIT_WRITES {
+                    writes.truncate(MAX_COMMIT_WRITES - MAX_COMMIT_WRITES % 2);
+                    match self.store.commit(writes).await {
+                        Ok(()) | Err(CommitError::Conflict) => continue,
+                        Err(CommitError::Store(e)) => return Err(e.into()),
+                    }
+                }
+                let mut revoked = app.clone();
+                revoked.status = ApplicationStatus::Revoked;
+                revoked.revoked_at = Some(now);
+                revoked.updated_at = now;
+                revoked.ttl = Some(now + self.config.retention_seconds());
+                let (before, after) = (to_value(&app.view()), to_value(&revoked.view()));
+                writes.push(self.audit(
                     caller,
                     "application.revoked",
                     ("application", id),
                     Some(before),
-                    Some(after),
+                    Some(after.clone()),
                     now,
-                )?)
-                .with(Write::Application {
+                )?);
+                writes.push(Write::Application {
                     item: revoked,
                     expected: Some(app.version),
-                }))
+                });
+                return Ok(Plan {
+                    writes,
+                    reply: Reply {
+                        status: 200,
+                        body: after,
+                    },
+                });
+            }
+            Err(ApiError::Conflict)
         })
         .await
     }
@@ -945,6 +965,9 @@ impl Service {
             caller.require_on(perm::KEYS_CREATE, &app)?;
             caller.require_on(perm::KEYS_REVOKE, &app)?;
             let creator = self.creator_guard(caller, now).await?;
+            // The new key is the caller's: it may carry only scopes the
+            // caller could grant (as at creation).
+            caller.require_grantable(&old.scopes)?;
             let grace = input.grace_seconds.unwrap_or(0);
             if !(0..=MAX_GRACE_SECONDS as i64).contains(&grace) {
                 return Err(ApiError::InvalidGracePeriod);
@@ -1067,8 +1090,9 @@ impl Service {
     // ---- users, audit, notices ------------------------------------------
 
     /// The user's applications and keys stop working: every application it
-    /// created, every key under them and every key it created are marked
-    /// owner-deleted in one commit, and the user can create no more.
+    /// created, every live key under them and every live key it created are
+    /// marked owner-deleted, in one commit when one holds them, and the user
+    /// can create no more.
     pub async fn offboard_user(
         &self,
         caller: &Caller,
@@ -1083,61 +1107,113 @@ impl Service {
                 "the user id must be 1 to 256 characters".into(),
             ));
         }
-        self.run(idempotency, |now| async move {
-            // Read before listing: a creation by the user that commits after
-            // this read bumps the guard, so this commit conflicts and the
-            // re-plan sees what it created.
-            let guard = self.store.user_guard(&caller.account, user_id).await?;
-            let mut plan = Plan::new(0, Value::Null).with(Write::UserGuard {
-                account: caller.account.clone(),
-                user_id: user_id.to_owned(),
-                expected: guard.version,
-                offboarded: true,
-                at: now,
-            });
-            let mut app_ids = Vec::new();
-            for app in self.store.list_applications(&caller.account).await? {
-                if app.created_by == user_id && app.owner_status == OwnerStatus::Active {
-                    app_ids.push(app.id.clone());
-                    let mut updated = app.clone();
-                    updated.owner_status = OwnerStatus::Deleted;
-                    updated.updated_at = now;
-                    plan = plan.with(Write::Application {
-                        item: updated,
-                        expected: Some(app.version),
+        // Ids marked by earlier commits of this offboarding (see below).
+        let marked = Mutex::new((Vec::<String>::new(), Vec::<String>::new()));
+        self.run(idempotency, |now| {
+            let marked = &marked;
+            async move {
+                for _ in 0..MAX_ATTEMPTS {
+                    // Read before listing: a creation by the user that
+                    // commits after this read bumps the guard, so this
+                    // commit conflicts and the re-plan sees what it created.
+                    let guard = self.store.user_guard(&caller.account, user_id).await?;
+                    let guard = Write::UserGuard {
+                        account: caller.account.clone(),
+                        user_id: user_id.to_owned(),
+                        expected: guard.version,
+                        offboarded: true,
+                        at: now,
+                    };
+                    // (write, is an application, id)
+                    let mut items = Vec::new();
+                    let mut owned_apps = std::collections::HashSet::new();
+                    for app in self.store.list_applications(&caller.account).await? {
+                        if app.created_by != user_id {
+                            continue;
+                        }
+                        owned_apps.insert(app.id.clone());
+                        if app.owner_status == OwnerStatus::Active {
+                            let (id, version) = (app.id.clone(), app.version);
+                            let mut updated = app;
+                            updated.owner_status = OwnerStatus::Deleted;
+                            updated.updated_at = now;
+                            let write = Write::Application {
+                                item: updated,
+                                expected: Some(version),
+                            };
+                            items.push((write, true, id));
+                        }
+                    }
+                    for key in self.store.list_account_keys(&caller.account).await? {
+                        let owned =
+                            key.created_by == user_id || owned_apps.contains(&key.application_id);
+                        // Live keys only, as when an application is revoked:
+                        // a key already revoked or expired keeps its verdict.
+                        if owned
+                            && key.owner_status == OwnerStatus::Active
+                            && matches!(key.status_at(now), KeyStatus::Active | KeyStatus::Disabled)
+                        {
+                            let (id, version) = (key.id.clone(), key.version);
+                            let mut updated = key;
+                            updated.owner_status = OwnerStatus::Deleted;
+                            updated.updated_at = now;
+                            let write = Write::Key {
+                                item: updated,
+                                expected: Some(version),
+                            };
+                            items.push((write, false, id));
+                        }
+                    }
+                    // More than one commit holds (with the guard, the audit
+                    // event and an idempotency record): the guard and a
+                    // first batch commit now, applications first, and the
+                    // rest is read again. From that commit on the user
+                    // creates nothing more, so this ends; each batch is
+                    // idempotent, so a retry after a failure carries on.
+                    let batch = items.len() + 3 > MAX_COMMIT_WRITES;
+                    if batch {
+                        items.truncate(MAX_COMMIT_WRITES - 1);
+                    }
+                    let mut writes = vec![guard];
+                    let (mut app_ids, mut key_ids) = marked
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone();
+                    for (write, is_app, id) in items {
+                        writes.push(write);
+                        if is_app { &mut app_ids } else { &mut key_ids }.push(id);
+                    }
+                    if batch {
+                        match self.store.commit(writes).await {
+                            Ok(()) => {
+                                *marked.lock().unwrap_or_else(PoisonError::into_inner) =
+                                    (app_ids, key_ids);
+                            }
+                            Err(CommitError::Conflict) => {}
+                            Err(CommitError::Store(e)) => return Err(e.into()),
+                        }
+                        continue;
+                    }
+                    let summary =
+                        json!({ "user_id": user_id, "applications": app_ids, "keys": key_ids });
+                    writes.push(self.audit(
+                        caller,
+                        "user.offboarded",
+                        ("user", user_id),
+                        None,
+                        Some(summary.clone()),
+                        now,
+                    )?);
+                    return Ok(Plan {
+                        writes,
+                        reply: Reply {
+                            status: 200,
+                            body: summary,
+                        },
                     });
                 }
+                Err(ApiError::Conflict)
             }
-            let mut key_ids = Vec::new();
-            for key in self.store.list_account_keys(&caller.account).await? {
-                let owned = key.created_by == user_id || app_ids.contains(&key.application_id);
-                if owned
-                    && key.owner_status == OwnerStatus::Active
-                    && key.status != StoredKeyStatus::Revoked
-                {
-                    key_ids.push(key.id.clone());
-                    let mut updated = key.clone();
-                    updated.owner_status = OwnerStatus::Deleted;
-                    updated.updated_at = now;
-                    plan = plan.with(Write::Key {
-                        item: updated,
-                        expected: Some(key.version),
-                    });
-                }
-            }
-            let summary = json!({ "user_id": user_id, "applications": app_ids, "keys": key_ids });
-            plan.reply = Reply {
-                status: 200,
-                body: summary.clone(),
-            };
-            Ok(plan.with(self.audit(
-                caller,
-                "user.offboarded",
-                ("user", user_id),
-                None,
-                Some(summary),
-                now,
-            )?))
         })
         .await
     }

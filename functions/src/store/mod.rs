@@ -16,6 +16,10 @@ pub mod sqlite;
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
 use async_trait::async_trait;
 
+/// The most writes one commit may hold on every store (DynamoDB's
+/// transaction limit). The service splits larger changes.
+pub const MAX_COMMIT_WRITES: usize = 100;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the store is unavailable: {0}")]
