@@ -15,7 +15,7 @@
 //! SHA-NI code at run time when the CPU has it; the bench prints whether
 //! it does, since the ratio means little without it.
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use sha2::{Digest, Sha256};
 use std::hint::black_box;
 use std::time::Instant;
