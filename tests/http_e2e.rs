@@ -3216,6 +3216,15 @@ fn expected_cell(row: &Row, who: Who) -> (u16, Option<&'static str>) {
     }
 }
 
+/// A key's view without `last_used_at`, which the usage flush sets on its
+/// own time after a verification.
+fn without_usage(mut view: Value) -> Value {
+    view.as_object_mut()
+        .expect("a key object")
+        .remove("last_used_at");
+    view
+}
+
 fn alg_none_token(valid: &str) -> String {
     use base64::Engine;
     let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -3298,7 +3307,7 @@ async fn authorization_matrix_over_every_route() {
             let before = match &key {
                 Some(k) => (
                     srv.verdict(&k.secret).await,
-                    srv.key_view(&owner, &k.id).await,
+                    without_usage(srv.key_view(&owner, &k.id).await),
                 ),
                 None => (String::new(), Value::Null),
             };
@@ -3329,7 +3338,8 @@ async fn authorization_matrix_over_every_route() {
             let refused = code.is_some() || who == Who::OtherAccount;
             if let (true, Some(k)) = (refused, &key) {
                 assert_eq!(srv.verdict(&k.secret).await, before.0, "{cell}: verdict");
-                assert_eq!(srv.key_view(&owner, &k.id).await, before.1, "{cell}: key");
+                let after = without_usage(srv.key_view(&owner, &k.id).await);
+                assert_eq!(after, before.1, "{cell}: key");
             }
             // Another account sees none of acme's objects in its own lists.
             if who == Who::OtherAccount && r.status == 200 && row.method == Method::GET {
