@@ -33,6 +33,9 @@ cargo build -p wasm-validator --target wasm32-unknown-unknown --locked
 step "every test (with moto_server on a free loopback port)"
 tests/with-moto.sh cargo test --workspace --locked --lib --test '*'
 
+step "fuzz smoke run: each cargo-fuzz target for a few seconds"
+bash tests/fuzz.sh 5
+
 step "schemathesis: the OpenAPI document against the local server"
 bash tests/schemathesis.sh
 

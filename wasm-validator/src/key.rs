@@ -71,6 +71,13 @@ fn key_id_fits(key_id: &str) -> bool {
     key_id.as_bytes() <= MAX_KEY_ID.as_slice()
 }
 
+/// The largest secret: 2^256 - 1 in fixed-width base62, compared the same
+/// way. 43 digits hold a little more than 32 bytes, so without this check a
+/// key could parse that no `format_key` makes (found by the parse_key fuzz
+/// target; wasm-validator/tests/fuzz_regressions.rs checks the bound against
+/// the decoder).
+const MAX_SECRET: &[u8; SECRET_LEN] = b"yhjskwdA6OZ1AL1YmHWZWm8LLG7HjnuCA2j5rOw8Xp1";
+
 /// CRC32 of `text` as 6 base62 digits: the same digits as
 /// `base62::encode(&crc.to_be_bytes(), 6)`, without allocating (verification
 /// computes it on every call).
@@ -161,8 +168,10 @@ pub fn parse(presented: &str) -> Result<ParsedKey<'_>, MalformedReason> {
         return Err(MalformedReason::BadChecksum);
     }
     let key_id = &body[..KEY_ID_LEN];
-    // A key id that overflows 16 bytes cannot have been generated.
-    if !key_id_fits(key_id) {
+    let secret = &body.as_bytes()[KEY_ID_LEN..KEY_ID_LEN + SECRET_LEN];
+    // A key id that overflows 16 bytes, or a secret that overflows 32,
+    // cannot have been generated.
+    if !key_id_fits(key_id) || secret > MAX_SECRET.as_slice() {
         return Err(MalformedReason::BadCharacter);
     }
     Ok(ParsedKey {
