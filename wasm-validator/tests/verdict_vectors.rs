@@ -62,6 +62,17 @@ fn transpose(key: &str, pos: usize) -> String {
     String::from_utf8(bytes).unwrap()
 }
 
+/// A string with a valid checksum whose secret does not fit in 32 bytes
+/// (found by the parse_key fuzz target): no generated key looks like it.
+fn overflowing_secret(key_id: &str) -> String {
+    let head = format!("kw_{key_id}{}", "z".repeat(43));
+    let checksum = base62::encode(
+        &wasm_validator::crc32::crc32(head.as_bytes()).to_be_bytes(),
+        CHECKSUM_LEN,
+    );
+    format!("{head}{checksum}")
+}
+
 /// A string with a valid checksum whose key id does not fit in 16 bytes:
 /// well formed to a scanner, but no generated key looks like it.
 fn overflowing_key_id(secret_part: &str) -> String {
@@ -428,6 +439,14 @@ fn generate() -> String {
     v.add(
         "key id too large for 16 bytes, checksum valid",
         &overflowing_key_id(&acme[body + KEY_ID_LEN..body + KEY_ID_LEN + 43]),
+        r,
+        &[],
+        NOW,
+        Malformed,
+    );
+    v.add(
+        "secret too large for 32 bytes, checksum valid",
+        &overflowing_secret(&acme[body..body + KEY_ID_LEN]),
         r,
         &[],
         NOW,
