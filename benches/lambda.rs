@@ -2,7 +2,10 @@
 //! - cold start: process start to first answered invocation under a Lambda
 //!   Runtime API on loopback, for `verify-key` and `authorizer` against a
 //!   hello-world `lambda_http` binary, alternated, DynamoDB on moto_server;
-//! - DynamoDB requests per verification, counted at the SDK.
+//! - DynamoDB requests per verification, counted at the SDK;
+//! - DynamoDB requests per application and key creation, and the size of
+//!   each kind of item as DynamoDB bills it, for the cost estimate
+//!   (BENCHMARKS.md, "Scale on paper").
 //!
 //! `KEYWARD_BENCH_RUNS` sets the number of cold starts per binary (default
 //! 15); `KEYWARD_BENCH_BIN_DIR` is where the binaries are (default
@@ -15,6 +18,7 @@ mod moto;
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::types::AttributeValue;
 use keyward::auth::{Caller, perm};
 use keyward::clock::SystemClock;
 use keyward::config::Config;
@@ -71,6 +75,74 @@ fn caller() -> Caller {
             .collect(),
         mfa: true,
     }
+}
+
+/// An item's size as DynamoDB counts it for capacity units: each
+/// attribute's name plus its value (strings and binaries by length; a
+/// number about one byte per two significant digits plus one; sets and
+/// lists by their members, a list or map 3 bytes plus 1 per element).
+fn item_size(item: &std::collections::HashMap<String, AttributeValue>) -> usize {
+    fn number(n: &str) -> usize {
+        let digits = n.trim_start_matches('-').replace('.', "");
+        let significant = digits
+            .trim_start_matches('0')
+            .trim_end_matches('0')
+            .len()
+            .max(1);
+        significant.div_ceil(2) + 1
+    }
+    fn value(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) => s.len(),
+            AttributeValue::N(n) => number(n),
+            AttributeValue::B(b) => b.as_ref().len(),
+            AttributeValue::Ss(ss) => ss.iter().map(String::len).sum(),
+            AttributeValue::Ns(ns) => ns.iter().map(|n| number(n)).sum(),
+            AttributeValue::Bs(bs) => bs.iter().map(|b| b.as_ref().len()).sum(),
+            AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+            AttributeValue::L(l) => 3 + l.iter().map(|v| 1 + value(v)).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m.iter().map(|(k, v)| 1 + k.len() + value(v)).sum::<usize>()
+            }
+            _ => 0,
+        }
+    }
+    item.iter().map(|(name, v)| name.len() + value(v)).sum()
+}
+
+/// Every item in the table, by kind (the prefix of its partition key):
+/// count, largest size in bytes.
+async fn item_sizes(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> BTreeMap<String, (usize, usize)> {
+    let mut kinds: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut start = None;
+    loop {
+        let page = client
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        for item in page.items() {
+            let pk = item
+                .get("pk")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            let kind = pk.split('#').next().unwrap_or("?").to_owned();
+            let entry = kinds.entry(kind).or_default();
+            entry.0 += 1;
+            entry.1 = entry.1.max(item_size(item));
+        }
+        start = page.last_evaluated_key().cloned();
+        if start.is_none() {
+            break;
+        }
+    }
+    kinds
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -153,8 +225,65 @@ async fn main() {
     );
     println!("  written later by the usage flush (one batch): {flushed:?}");
 
+    // What the lifecycle writes cost: requests of a second application and
+    // of keys created into it (the first, and one with nine before it), and
+    // the items as stored.
+    let app2 = service
+        .create_application(
+            &caller(),
+            &CreateApplication {
+                name: "bench 2".into(),
+                description: "an application with a description of ordinary length".into(),
+                key_prefix: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let created_app = counter.take();
+    let app2_id = app2.body["id"].as_str().unwrap().to_owned();
+    let mut per_key = Vec::new();
+    for i in 0..10 {
+        service
+            .create_key(
+                &caller(),
+                &app2_id,
+                &CreateKey {
+                    name: format!("production key {i}"),
+                    description: "used by the billing service".into(),
+                    scopes: vec!["sims:read".into(), "sims:write".into()],
+                    expires_at: None,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        per_key.push(counter.take());
+    }
+    println!("dynamodb requests of one application creation: {created_app:?}");
+    println!(
+        "dynamodb requests of the first key creation: {:?}",
+        per_key[0]
+    );
+    println!(
+        "dynamodb requests of the tenth key creation: {:?}",
+        per_key[9]
+    );
+    println!("items by kind (count, largest size in bytes as DynamoDB counts it):");
+    for (kind, (count, size)) in item_sizes(&moto::dynamodb(), &table).await {
+        println!("  {kind:<8} {count:>4} items, largest {size:>5} bytes");
+    }
+
     // Cold starts, alternated so that machine noise hits all alike.
-    let env = moto::function_env(&table);
+    // As in AWS, where no custom endpoint is set: the SDK trusts the
+    // compiled-in Amazon roots (the endpoint here is plain HTTP, so no
+    // certificate is checked either way). The "native roots" run is the
+    // same binary trusting the system's bundle, as every function did
+    // before (functions/src/aws.rs).
+    let mut env = moto::function_env(&table);
+    let mut native_roots_env = env.clone();
+    env.push(("KEYWARD_TLS_ROOTS", "amazon".into()));
+    native_roots_env.push(("KEYWARD_TLS_ROOTS", "native".into()));
     let mut http_event: Value =
         serde_json::from_str(include_str!("../tests/fixtures/apigw-v2-http-request.json")).unwrap();
     http_event["routeKey"] = "POST /verify".into();
@@ -178,16 +307,29 @@ async fn main() {
     // start is the process's own start-up, without the first round trip.
     let mut malformed_event = http_event.clone();
     malformed_event["body"] = json!({ "key": "kw_not-a-key" }).to_string().into();
-    let binaries: [(&str, &str, &Value); 4] = [
-        ("hello-lambda", &hello, &http_event),
-        ("verify-key", &verify, &http_event),
-        ("verify-key, no read", &verify, &malformed_event),
-        ("authorizer", &authorizer, &authorizer_event),
+    type Run<'a> = (&'a str, &'a str, &'a Value, &'a [(&'static str, String)]);
+    let binaries: [Run; 6] = [
+        ("hello-lambda", &hello, &http_event, &env),
+        ("verify-key", &verify, &http_event, &env),
+        ("verify-key, no read", &verify, &malformed_event, &env),
+        ("authorizer", &authorizer, &authorizer_event, &env),
+        (
+            "verify-key, native roots",
+            &verify,
+            &http_event,
+            &native_roots_env,
+        ),
+        (
+            "no read, native roots",
+            &verify,
+            &malformed_event,
+            &native_roots_env,
+        ),
     ];
     let mut samples: BTreeMap<&str, Vec<Duration>> = BTreeMap::new();
     for _ in 0..runs {
-        for (name, binary, event) in binaries {
-            let process = LambdaProcess::start(binary, name, &env).await;
+        for (name, binary, event, env) in binaries {
+            let process = LambdaProcess::start(binary, name, env).await;
             let outcome = process.invoke(event.clone()).await;
             let elapsed = process.started.elapsed();
             match &outcome {
@@ -200,7 +342,7 @@ async fn main() {
     }
     println!("cold start, process start to first answered invocation ({runs} runs each):");
     let baseline = median(samples["hello-lambda"].clone());
-    for (name, _, _) in binaries {
+    for (name, _, _, _) in binaries {
         let s = samples[name].clone();
         let m = median(s.clone());
         println!(

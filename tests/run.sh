@@ -31,7 +31,7 @@ step "the pure core builds for wasm32-unknown-unknown"
 cargo build -p wasm-validator --target wasm32-unknown-unknown --locked
 
 step "every test (with moto_server on a free loopback port)"
-tests/with-moto.sh cargo test --workspace --locked --lib --test '*'
+tests/with-moto.sh cargo test --workspace --locked --lib --test '*' --benches
 
 step "fuzz smoke run: each cargo-fuzz target for a few seconds"
 bash tests/fuzz.sh 5

@@ -1357,6 +1357,24 @@ mod conformance {
         }
     }
 
+    /// Every change to a key is in the very next verification's answer:
+    /// no read path (a separate read connection, a cache) may lag a commit.
+    pub async fn the_next_verification_sees_every_change(store: Arc<dyn Store>) {
+        let h = harness(store);
+        let alice = admin("alice");
+        let app = create_app(&h, &alice).await;
+        let (id, secret) = create_key(&h, &alice, &app, &new_key("watched")).await;
+        for _ in 0..3 {
+            assert_eq!(verdict(&h, &secret).await, VerdictCode::Valid);
+        }
+        h.service.disable_key(&alice, &id, None).await.unwrap();
+        assert_eq!(verdict(&h, &secret).await, VerdictCode::Disabled);
+        h.service.enable_key(&alice, &id, None).await.unwrap();
+        assert_eq!(verdict(&h, &secret).await, VerdictCode::Valid);
+        h.service.revoke_key(&alice, &id, None).await.unwrap();
+        assert_eq!(verdict(&h, &secret).await, VerdictCode::Revoked);
+    }
+
     pub async fn verification_reads_one_item_and_writes_nothing(store: Arc<dyn Store>) {
         let counting = Arc::new(Counting {
             inner: store,
@@ -1449,6 +1467,7 @@ macro_rules! every_case {
                 offboarding_stops_the_users_applications_and_keys,
                 expiry_notices_once_per_key_and_day,
                 verification_reads_one_item_and_writes_nothing,
+                the_next_verification_sees_every_change,
             ]
         );
     };

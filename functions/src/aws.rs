@@ -6,23 +6,89 @@ use crate::domain::Notice;
 use crate::service::NoticePublisher;
 use async_trait::async_trait;
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
 
-/// The SDK's HTTP client: hyper with rustls on ring (plain HTTP works too,
-/// for DynamoDB-compatible servers on loopback).
+/// The root certificates of Amazon Trust Services, which every AWS endpoint
+/// chains to (the file says which and where from).
+const AMAZON_ROOTS: &str = include_str!("amazon-trust-services-roots.pem");
+
+/// Which certificate authorities the SDK's HTTPS client trusts
+/// (`KEYWARD_TLS_ROOTS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsRoots {
+    /// The five Amazon Trust Services roots, compiled in: enough for every
+    /// AWS endpoint, and parsed in a fraction of the time of a system bundle
+    /// of ~150, which rustls otherwise reads and parses at every cold start
+    /// (BENCHMARKS.md, "Lambda").
+    Amazon,
+    /// The system's roots (`SSL_CERT_FILE`, else the usual places), for a
+    /// custom endpoint (`AWS_ENDPOINT_URL`), whose certificate may come from
+    /// any authority.
+    Native,
+}
+
+impl TlsRoots {
+    /// `KEYWARD_TLS_ROOTS` (`amazon` or `native`); by default `native` when
+    /// an `AWS_ENDPOINT_URL` variable names a custom endpoint, else
+    /// `amazon`.
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var("KEYWARD_TLS_ROOTS").ok().as_deref() {
+            Some("amazon") => Ok(TlsRoots::Amazon),
+            Some("native") => Ok(TlsRoots::Native),
+            Some(other) => Err(format!(
+                "KEYWARD_TLS_ROOTS must be amazon or native, not {other:?}"
+            )),
+            None => {
+                let custom_endpoint = std::env::vars_os().any(|(name, _)| {
+                    name.to_str().is_some_and(|n| {
+                        n == "AWS_ENDPOINT_URL" || n.starts_with("AWS_ENDPOINT_URL_")
+                    })
+                });
+                Ok(if custom_endpoint {
+                    TlsRoots::Native
+                } else {
+                    TlsRoots::Amazon
+                })
+            }
+        }
+    }
+}
+
+/// The SDK's HTTP client: hyper with rustls on ring, trusting `roots`
+/// (plain HTTP works too, for DynamoDB-compatible servers on loopback).
+pub fn http_client_trusting(roots: TlsRoots) -> aws_sdk_dynamodb::config::SharedHttpClient {
+    let builder = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring));
+    match roots {
+        TlsRoots::Native => builder.build_https(),
+        TlsRoots::Amazon => builder
+            .tls_context(
+                TlsContext::builder()
+                    .with_trust_store(
+                        TrustStore::empty().with_pem_certificate(AMAZON_ROOTS.as_bytes()),
+                    )
+                    .build()
+                    // Only a malformed server name can fail the build, and
+                    // none is given.
+                    .expect("a TLS context with a trust store"),
+            )
+            .build_https(),
+    }
+}
+
+/// The SDK's HTTP client with the system's roots (tests, custom endpoints).
 pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+    http_client_trusting(TlsRoots::Native)
 }
 
 /// Loads region, credentials and endpoint from the environment as every
-/// AWS SDK does. Called once per process (per Lambda container).
-pub async fn load_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http_client())
+/// AWS SDK does, with the roots `KEYWARD_TLS_ROOTS` picks. Called once per
+/// process (per Lambda container).
+pub async fn load_config() -> Result<SdkConfig, String> {
+    Ok(aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client_trusting(TlsRoots::from_env()?))
         .load()
-        .await
+        .await)
 }
 
 /// `KEYWARD_TABLE`, the one DynamoDB table.
@@ -71,5 +137,51 @@ impl NoticePublisher for SnsPublisher {
             .await
             .map(|_| ())
             .map_err(|e| format!("{e:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{AMAZON_ROOTS, TlsRoots, http_client_trusting};
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+
+    #[test]
+    fn the_compiled_in_roots_are_the_five_amazon_trust_services_roots() {
+        assert_eq!(
+            AMAZON_ROOTS.matches("-----BEGIN CERTIFICATE-----").count(),
+            5
+        );
+        for name in [
+            "Amazon Root CA 1",
+            "Amazon Root CA 2",
+            "Amazon Root CA 3",
+            "Amazon Root CA 4",
+            "Starfield Services Root Certificate Authority - G2",
+        ] {
+            assert!(AMAZON_ROOTS.contains(name), "{name}");
+        }
+    }
+
+    /// The client parses the roots when the SDK first builds its connector;
+    /// a root it cannot parse would panic there. An HTTPS request to a port
+    /// nothing listens on gets that far and then fails to connect.
+    #[tokio::test]
+    async fn a_client_trusting_the_amazon_roots_builds_its_tls_connector() {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))
+            .endpoint_url("https://127.0.0.1:9")
+            .http_client(http_client_trusting(TlsRoots::Amazon))
+            .build();
+        let error = aws_sdk_dynamodb::Client::from_conf(config)
+            .list_tables()
+            .send()
+            .await
+            .expect_err("nothing listens on port 9");
+        assert!(
+            format!("{error:?}").contains("DispatchFailure"),
+            "{error:?}"
+        );
     }
 }

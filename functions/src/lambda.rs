@@ -54,7 +54,7 @@ impl Authenticate for ApiGatewayClaims {
 /// The service over the DynamoDB table, built once per container.
 pub async fn service_from_env() -> Result<Arc<Service>, Error> {
     let config = Config::from_env()?;
-    let sdk = aws::load_config().await;
+    let sdk = aws::load_config().await?;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), aws::table_from_env()?);
     let publisher: Arc<dyn NoticePublisher> = match std::env::var("KEYWARD_TOPIC_ARN") {
         Ok(arn) if !arn.is_empty() => {

@@ -95,6 +95,14 @@ run("cargo", [
     "--config",
     `profile.release.${k}=${v}`,
   ]),
+  // WebAssembly SIMD (128-bit): sha2 then uses its SIMD compression
+  // function, which took `validate` in Node from 0.8x to about 1x the time
+  // of node:crypto's createHash of the key alone (BENCHMARKS.md). Every
+  // engine the package targets has it: Chrome/Edge 91+, Firefox 89+,
+  // Safari 16.4+, Node 16.4+, Deno, workerd; an engine without it cannot
+  // compile the module at all.
+  "--config",
+  'target.wasm32-unknown-unknown.rustflags=["-C", "target-feature=+simd128"]',
 ]);
 const targetDir = process.env.CARGO_TARGET_DIR ?? join(root, "target");
 const wasm = join(
@@ -113,6 +121,7 @@ const FEATURES = [
   "--enable-nontrapping-float-to-int",
   "--enable-reference-types",
   "--enable-multivalue",
+  "--enable-simd",
 ];
 rmSync(pkg, { recursive: true, force: true });
 for (const target of TARGETS) {

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# HTTP benchmark (BENCHMARKS.md, "HTTP, local server"): POST /verify with a
+# valid key against GET /healthz on the same `keyward serve`, under wrk on
+# loopback, alternated round by round; prints requests/s, p50 and p99 of
+# each and the ratio verify / healthz.
+#
+#   benches/http.sh [--rounds N] [--duration SECONDS] [--threads T]
+#                   [--connections C] [--log LEVEL] [--no-build] [--quick]
+#                   [--bin PATH] [--perf FILE]
+#
+# Defaults: 5 rounds of 5 s per route, wrk with 1 thread and 32
+# connections, the server's default log level (info: one line per request).
+# --quick is a smoke test (1 round of 1 s); tests/run.sh does not run this
+# script (it builds the release binary, minutes on two cores). --bin
+# measures another build of keyward (a before/after comparison) and skips
+# the build. --perf records the server with `perf record -g` during the
+# first round's POST /verify run (use a build with symbols:
+# `cargo build --profile profiling --bin keyward`, then
+# --bin target/profiling/keyward) and prints the top of the report.
+#
+# On a 2-core machine wrk and the server share the CPUs; 1 wrk thread leaves
+# the server most of the second core. Both routes pay the same HTTP, routing
+# and logging costs, so the ratio shows what verification adds: JSON in and
+# out, the key check, one SQLite read.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rounds=5 duration=5 threads=1 connections=32 log="" build=1 bin="$PWD/target/release/keyward" perf_out=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) rounds="$2"; shift 2 ;;
+    --duration) duration="$2"; shift 2 ;;
+    --threads) threads="$2"; shift 2 ;;
+    --connections) connections="$2"; shift 2 ;;
+    --log) log="$2"; shift 2 ;;
+    --no-build) build=0; shift ;;
+    --bin) bin="$(realpath "$2")" build=0; shift 2 ;;
+    --perf) perf_out="$(realpath "$2")"; shift 2 ;;
+    --quick) rounds=1 duration=1; shift ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (Debian)" >&2
+  apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+fi
+command -v curl >/dev/null || apt-get install -y curl >/dev/null
+
+if [ "$build" = 1 ]; then
+  cargo build --release --locked --bin keyward >&2
+fi
+
+work="$(mktemp -d)"
+server=""
+cleanup() {
+  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+export KEYWARD_JWT_SECRET="http-bench-secret-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+if [ -n "$log" ]; then export KEYWARD_LOG="$log"; fi
+"$bin" serve --addr 127.0.0.1:0 --data "$work/data" >"$work/serve.out" 2>"$work/serve.err" &
+server=$!
+for _ in $(seq 100); do
+  grep -q "listening on" "$work/serve.out" 2>/dev/null && break
+  sleep 0.1
+done
+base="$(sed -n 's/^keyward listening on \(http:[^ ]*\).*/\1/p' "$work/serve.out")"
+[ -n "$base" ] || { cat "$work/serve.err" >&2; echo "the server did not start" >&2; exit 1; }
+
+token="$("$bin" token --sub bench --account bench --all)"
+json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
+app_id="$(curl -sf -X POST "$base/applications" -H "Authorization: Bearer $token" \
+  -H 'Content-Type: application/json' -d '{"name":"bench"}' | json_field "['id']")"
+secret="$(curl -sf -X POST "$base/applications/$app_id/keys" -H "Authorization: Bearer $token" \
+  -H 'Content-Type: application/json' -d '{"name":"bench","scopes":[]}' | json_field "['secret']")"
+body="{\"key\":\"$secret\"}"
+verdict="$(curl -sf -X POST "$base/verify" -H 'Content-Type: application/json' -d "$body" | json_field "['code']")"
+[ "$verdict" = VALID ] || { echo "the bench key does not verify: $verdict" >&2; exit 1; }
+
+# wrk prints its own report; done() adds one line of JSON to parse.
+cat >"$work/report.lua" <<'EOF'
+done = function(summary, latency, requests)
+  io.write(string.format(
+    "JSON {\"requests\":%d,\"seconds\":%f,\"errors\":%d,\"non2xx\":%d,\"p50_us\":%d,\"p99_us\":%d}\n",
+    summary.requests, summary.duration / 1e6,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, latency:percentile(50), latency:percentile(99)))
+end
+EOF
+cat >"$work/verify.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '$body'
+wrk.headers["Content-Type"] = "application/json"
+$(cat "$work/report.lua")
+EOF
+
+run() { # name url script
+  wrk -t"$threads" -c"$connections" -d"${duration}s" -s "$3" "$2" | sed -n 's/^JSON //p' |
+    python3 -c "import json,sys; r=json.load(sys.stdin); r['name']='$1'; print(json.dumps(r))"
+}
+
+results="$work/results.jsonl"
+for round in $(seq "$rounds"); do
+  # Alternate which route goes first, so neither always runs on a warmer
+  # (or busier) machine.
+  if [ $((round % 2)) = 1 ]; then order="healthz verify"; else order="verify healthz"; fi
+  for name in $order; do
+    if [ "$name" = healthz ]; then run healthz "$base/healthz" "$work/report.lua"
+    elif [ -n "$perf_out" ] && [ "$round" = 1 ]; then
+      perf record -F 1999 -g -p "$server" -o "$perf_out" -- sleep "$duration" 2>/dev/null &
+      recorder=$!
+      run verify "$base/verify" "$work/verify.lua"
+      wait "$recorder"
+    else run verify "$base/verify" "$work/verify.lua"; fi
+  done >>"$results"
+  echo "round $round of $rounds done" >&2
+done
+
+# Any non-2xx answer fails the run: a failed verification would count
+# toward the per-source limit and end in 429s, measuring the wrong thing.
+python3 - "$results" "$rounds" "$duration" "$threads" "$connections" "${KEYWARD_LOG:-info}" <<'EOF'
+import json, statistics, sys, os
+path, rounds, duration, threads, connections, log = sys.argv[1:]
+rows = [json.loads(line) for line in open(path)]
+def med(name, field):
+    return statistics.median(r[field] for r in rows if r["name"] == name)
+rate = {n: statistics.median(r["requests"] / r["seconds"] for r in rows if r["name"] == n)
+        for n in ("healthz", "verify")}
+ratios = []
+for i in range(0, len(rows), 2):
+    pair = {r["name"]: r["requests"] / r["seconds"] for r in rows[i:i + 2]}
+    ratios.append(pair["verify"] / pair["healthz"])
+print(f"wrk -t{threads} -c{connections} -d{duration}s, {rounds} alternated rounds, server log level {log}, "
+      f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
+print("| route | requests/s (median) | p50 | p99 |")
+print("| --- | ---: | ---: | ---: |")
+for n, label in (("healthz", "GET /healthz"), ("verify", "POST /verify (valid key)")):
+    print(f"| {label} | {rate[n]:,.0f} | {med(n, 'p50_us') / 1000:.2f} ms | {med(n, 'p99_us') / 1000:.2f} ms |")
+print(f"verify / healthz: {statistics.median(ratios):.2f} (median of the rounds' ratios; "
+      f"range {min(ratios):.2f}-{max(ratios):.2f}); goal >= 0.80")
+errors = sum(r["errors"] + r["non2xx"] for r in rows)
+if errors:
+    print(f"socket errors + non-2xx answers: {errors}")
+    sys.exit(1)
+EOF
+if [ -n "$perf_out" ]; then
+  echo "perf record of the server during POST /verify: $perf_out; the top (self time):"
+  perf report -i "$perf_out" --no-children --stdio --percent-limit 1.5 2>/dev/null |
+    grep -E '^ +[0-9.]+%' | head -30
+fi
