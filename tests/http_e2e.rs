@@ -360,7 +360,8 @@ impl Server {
     }
 
     /// Starts a server with extra `KEYWARD_*` variables (they override the
-    /// defaults `KEYWARD_JWT_SECRET` and `KEYWARD_LOG=debug`).
+    /// defaults `KEYWARD_JWT_SECRET`, `KEYWARD_LOG=debug` and
+    /// `KEYWARD_VERIFY_FAILURE_LIMIT=0`).
     fn start_with(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let env: Vec<(String, String)> = env
@@ -398,8 +399,11 @@ impl Server {
                 cmd.env_remove(name);
             }
         }
+        // The failed-verification limit is off unless a test sets it: many
+        // tests verify wrong keys on purpose, faster than it allows.
         cmd.env("KEYWARD_JWT_SECRET", JWT_SECRET)
             .env("KEYWARD_LOG", "debug")
+            .env("KEYWARD_VERIFY_FAILURE_LIMIT", "0")
             .env("KEYWARD_DATA", dir.join("data"));
         // An empty value removes the variable (to run without a JWT secret).
         for (name, value) in env {
