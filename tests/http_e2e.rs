@@ -3373,6 +3373,9 @@ struct WriterLog {
 
 /// One writer: create a key, regenerate it (the old one is revoked at
 /// once), disable the new one; again, until the server dies.
+/// Rounds a crash writer makes at most before it stops.
+const CRASH_WRITER_ROUNDS: usize = 30;
+
 async fn crash_writer(api: Api, token: String, log: std::sync::Arc<std::sync::Mutex<WriterLog>>) {
     let app = log.lock().unwrap().app.clone();
     let record = |change: &dyn Fn(&mut WriterLog)| change(&mut log.lock().unwrap());
@@ -3380,7 +3383,9 @@ async fn crash_writer(api: Api, token: String, log: std::sync::Arc<std::sync::Mu
         let builder = api.request(method, &path, Some(&token)).json(&body);
         api.try_send(builder)
     };
-    for i in 0.. {
+    // Each round leaves one key that counts toward the limit (40): stop
+    // well before it, however fast the server is.
+    for i in 0..CRASH_WRITER_ROUNDS {
         record(&|w| w.in_flight = None);
         let body = json!({ "name": format!("k{i}") });
         let Ok(r) = send(Method::POST, format!("/applications/{app}/keys"), body).await else {
