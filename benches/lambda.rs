@@ -208,14 +208,41 @@ async fn main() {
     // DynamoDB requests per verification, on the answer's path.
     counter.take();
     let verifications = 100u64;
+    let mut warm = Vec::new();
     for _ in 0..verifications {
         let request = VerifyRequest {
             key: Secret::new(secret.clone()),
             scopes: vec!["sims:read".into()],
         };
+        let at = std::time::Instant::now();
         assert!(service.verify(&request).await.unwrap().valid);
+        warm.push(at.elapsed());
     }
     let on_path = counter.take();
+    // What the first answer of a cold verify-key waits for besides its own
+    // start-up: one GetItem from a client with no connection yet, to this
+    // moto_server (Python), against one from a warm client.
+    let mut cold = Vec::new();
+    for _ in 0..15 {
+        let fresh = DynamoStore::new(moto::dynamodb(), &table);
+        let key_id = wasm_validator::key::parse(&secret)
+            .unwrap()
+            .key_id
+            .to_owned();
+        let at = std::time::Instant::now();
+        assert!(
+            keyward::store::Store::get_key(&fresh, &key_id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        cold.push(at.elapsed());
+    }
+    println!(
+        "one verification to moto_server, warm client: median {:.2} ms; first GetItem of a new client: median {:.2} ms",
+        median(warm).as_secs_f64() * 1e3,
+        median(cold).as_secs_f64() * 1e3
+    );
     service.flush_usage().await.unwrap();
     let flushed = counter.take();
     println!("dynamodb requests on the path of {verifications} verifications: {on_path:?}");

@@ -102,8 +102,8 @@ const KEY_CACHE_ITEMS: usize = 10_000;
 /// the commit returns (its `iChange` counter goes up by one; a WAL restart
 /// changes its salts), and readers of every process read it from that file
 /// (https://sqlite.org/walformat.html, "The WAL-Index Header"). One `pread`
-/// of its two copies costs less than the four `fcntl` lock calls of a
-/// SQLite read transaction, which were most of a verification's time in
+/// of its two copies costs less than the `fcntl` lock calls of a SQLite
+/// read transaction, which were most of a verification's SQLite time in
 /// `keyward serve`; a key read then needs no SQLite call at all
 /// (BENCHMARKS.md, "HTTP"). So a revocation, by this process or another,
 /// is seen by the very next verification.
