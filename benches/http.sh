@@ -10,8 +10,8 @@
 #
 # Defaults: 5 rounds of 5 s per route, wrk with 1 thread and 32
 # connections, the server's default log level (info: one line per request).
-# --quick is a smoke test (1 round of 1 s); tests/run.sh does not run this
-# script (it builds the release binary, minutes on two cores). --bin
+# --quick is a smoke test (1 round of 1 s), which tests/run.sh runs on the
+# debug binary (`--quick --bin target/debug/keyward`). --bin
 # measures another build of keyward (a before/after comparison) and skips
 # the build. --perf records the server with `perf record -g` during the
 # first round's POST /verify run (use a build with symbols:

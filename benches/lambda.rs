@@ -1,7 +1,8 @@
 //! Lambda benchmarks (issue: "keyward on AWS"), run by `benches/lambda.sh`:
 //! - cold start: process start to first answered invocation under a Lambda
 //!   Runtime API on loopback, for `verify-key` and `authorizer` against a
-//!   hello-world `lambda_http` binary, alternated, DynamoDB on moto_server;
+//!   hello-world `lambda_http` binary and against the same with one
+//!   `GetItem` (`hello-dynamodb`), alternated, DynamoDB on moto_server;
 //! - DynamoDB requests per verification, counted at the SDK;
 //! - DynamoDB requests per application and key creation, and the size of
 //!   each kind of item as DynamoDB bills it, for the cost estimate
@@ -328,15 +329,32 @@ async fn main() {
     authorizer_event["headers"]["authorization"] = format!("Bearer {secret}").into();
     let dir = std::env::var("KEYWARD_BENCH_BIN_DIR").unwrap_or_else(|_| "target/release".into());
     let path = |name: &str| format!("{dir}/{name}");
-    let (hello, verify, authorizer) =
-        (path("hello-lambda"), path("verify-key"), path("authorizer"));
+    let (hello, hello_dynamodb, verify, authorizer) = (
+        path("hello-lambda"),
+        path("hello-dynamodb"),
+        path("verify-key"),
+        path("authorizer"),
+    );
+    // The second baseline reads the very item verify-key reads.
+    let key_id = wasm_validator::key::parse(&secret)
+        .unwrap()
+        .key_id
+        .to_owned();
+    let mut hello_dynamodb_env = moto::function_env(&table);
+    hello_dynamodb_env.push(("BENCH_ITEM_PK", format!("KEY#{key_id}")));
     // The same function answering a malformed key reads nothing: its cold
     // start is the process's own start-up, without the first round trip.
     let mut malformed_event = http_event.clone();
     malformed_event["body"] = json!({ "key": "kw_not-a-key" }).to_string().into();
     type Run<'a> = (&'a str, &'a str, &'a Value, &'a [(&'static str, String)]);
-    let binaries: [Run; 6] = [
+    let binaries: [Run; 7] = [
         ("hello-lambda", &hello, &http_event, &env),
+        (
+            "hello-dynamodb",
+            &hello_dynamodb,
+            &http_event,
+            &hello_dynamodb_env,
+        ),
         ("verify-key", &verify, &http_event, &env),
         ("verify-key, no read", &verify, &malformed_event, &env),
         ("authorizer", &authorizer, &authorizer_event, &env),
@@ -369,14 +387,16 @@ async fn main() {
     }
     println!("cold start, process start to first answered invocation ({runs} runs each):");
     let baseline = median(samples["hello-lambda"].clone());
+    let with_read = median(samples["hello-dynamodb"].clone());
     for (name, _, _, _) in binaries {
         let s = samples[name].clone();
         let m = median(s.clone());
         println!(
-            "  {name:<20} median {:>7.2} ms  p90 {:>7.2} ms  ratio to hello-lambda {:.2}",
+            "  {name:<24} median {:>6.2} ms  p90 {:>6.2} ms  ÷ hello-lambda {:.2}  ÷ hello-dynamodb {:.2}",
             m.as_secs_f64() * 1e3,
             p90(s).as_secs_f64() * 1e3,
-            m.as_secs_f64() / baseline.as_secs_f64()
+            m.as_secs_f64() / baseline.as_secs_f64(),
+            m.as_secs_f64() / with_read.as_secs_f64()
         );
     }
 }

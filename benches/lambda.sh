@@ -4,7 +4,7 @@
 # verification. Needs what tests/run.sh installs (.venv with moto_server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bins=(verify-key authorizer create-key notify-expiring hello-lambda)
+bins=(verify-key authorizer create-key notify-expiring hello-lambda hello-dynamodb)
 args=(); for b in "${bins[@]}"; do args+=(--bin "$b"); done
 cargo build --release --features bench-baseline "${args[@]}" --example lambda-bench
 echo "binary sizes (release: LTO, one codegen unit, stripped; $(uname -m)):"

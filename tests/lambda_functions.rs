@@ -274,6 +274,28 @@ async fn every_http_function_serves_its_route_from_api_gateway_events() {
         !text.contains(&secret) && !text.contains("hash"),
         "a read shows no secret or hash: {text}"
     );
+    // verify-key runs on one thread; its background task writes the use
+    // while the function waits for its next event.
+    let mut last_used_at = got.body["last_used_at"].clone();
+    for _ in 0..50 {
+        if last_used_at.is_string() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let got = fleet
+            .call(
+                "get-key",
+                ("GET", "GET /keys/{id}", &key_path),
+                alice(),
+                None,
+            )
+            .await;
+        last_used_at = got.body["last_used_at"].clone();
+    }
+    assert!(
+        last_used_at.is_string(),
+        "verify-key did not write last_used_at within 5 s: {last_used_at}"
+    );
     let renamed = fleet
         .call(
             "update-key",

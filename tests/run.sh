@@ -22,7 +22,7 @@ step "format"
 cargo fmt --all -- --check
 
 step "lint"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --features keyward/bench-baseline --locked -- -D warnings
 
 step "infra/template.yaml passes cfn-lint"
 .venv/bin/cfn-lint infra/template.yaml
@@ -44,3 +44,11 @@ bash tests/wasm.sh
 
 step "the console in Chromium"
 bash tests/console.sh
+
+# Last, because the feature that builds the hello-world baselines makes
+# cargo rebuild the keyward crate once; the earlier steps share one build.
+step "the Lambda and HTTP benchmarks: one short round each, on debug builds (BENCHMARKS.md has the release figures)"
+cargo build --locked --features bench-baseline --example lambda-bench \
+  --bin keyward --bin verify-key --bin authorizer --bin hello-lambda --bin hello-dynamodb
+KEYWARD_BENCH_RUNS=1 KEYWARD_BENCH_BIN_DIR=target/debug tests/with-moto.sh target/debug/examples/lambda-bench
+bash benches/http.sh --quick --bin target/debug/keyward

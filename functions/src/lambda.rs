@@ -3,7 +3,10 @@
 //! authorizer and the daily job take their own events.
 //!
 //! As in aws-lambda-rust-runtime's examples, the SDK clients and the service
-//! are built once per container, in `main`, before the runtime loop.
+//! are built once per container, in `main`, before the runtime loop. Each
+//! `main` runs on tokio's current-thread runtime: Lambda hands a container
+//! one event at a time, and the default runtime's worker threads would only
+//! add their start-up to every cold start (BENCHMARKS.md, "Lambda").
 
 use crate::auth::Caller;
 use crate::aws::{self, SnsPublisher};

@@ -1,7 +1,7 @@
 //! Lambda function `authorizer`: an API Gateway HTTP API Lambda authorizer
 //! (simple responses) that lets a platform protect its own routes with keys.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     keyward::lambda::run_authorizer().await
 }

@@ -1,6 +1,6 @@
 //! Lambda function `create-application`: POST /applications.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     keyward::lambda::run_http_function("create-application").await
 }

@@ -1,6 +1,6 @@
 //! Lambda function `get-key`: GET /keys/{id}.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     keyward::lambda::run_http_function("get-key").await
 }

@@ -1,6 +1,6 @@
 //! Lambda function `list-applications`: GET /applications.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     keyward::lambda::run_http_function("list-applications").await
 }

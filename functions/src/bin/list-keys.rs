@@ -1,6 +1,6 @@
 //! Lambda function `list-keys`: GET /applications/{id}/keys.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     keyward::lambda::run_http_function("list-keys").await
 }

@@ -1,7 +1,7 @@
 //! Lambda function `notify-expiring`: the daily EventBridge-scheduled job
 //! that sends one notice per key expiring soon and per day.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     keyward::lambda::run_notify_expiring().await
 }

@@ -1,6 +1,6 @@
 //! Lambda function `update-application`: PATCH /applications/{id}.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     keyward::lambda::run_http_function("update-application").await
 }
