@@ -260,29 +260,11 @@ async fn every_http_function_serves_its_route_from_api_gateway_events() {
         )
         .await;
     assert_eq!(listed.body["items"][0]["id"], key_id.as_str());
-    let got = fleet
-        .call(
-            "get-key",
-            ("GET", "GET /keys/{id}", &key_path),
-            alice(),
-            None,
-        )
-        .await;
-    assert_eq!(got.status, 200);
-    let text = got.body.to_string();
-    assert!(
-        !text.contains(&secret) && !text.contains("hash"),
-        "a read shows no secret or hash: {text}"
-    );
     // verify-key runs on one thread; its background task writes the use
     // while the function waits for its next event.
-    let mut last_used_at = got.body["last_used_at"].clone();
+    let mut got = None;
     for _ in 0..50 {
-        if last_used_at.is_string() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let got = fleet
+        let answer = fleet
             .call(
                 "get-key",
                 ("GET", "GET /keys/{id}", &key_path),
@@ -290,11 +272,24 @@ async fn every_http_function_serves_its_route_from_api_gateway_events() {
                 None,
             )
             .await;
-        last_used_at = got.body["last_used_at"].clone();
+        assert_eq!(answer.status, 200);
+        let used = answer.body["last_used_at"].is_string();
+        got = Some(answer);
+        if used {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
+    let got = got.unwrap();
     assert!(
-        last_used_at.is_string(),
-        "verify-key did not write last_used_at within 5 s: {last_used_at}"
+        got.body["last_used_at"].is_string(),
+        "verify-key did not write last_used_at within 5 s: {}",
+        got.body
+    );
+    let text = got.body.to_string();
+    assert!(
+        !text.contains(&secret) && !text.contains("hash"),
+        "a read shows no secret or hash: {text}"
     );
     let renamed = fleet
         .call(
