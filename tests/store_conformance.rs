@@ -1547,3 +1547,50 @@ async fn dynamodb_prunes_ids_of_purged_keys() {
     assert_eq!(listed, vec![kept.clone()]);
     assert_eq!(ids(app_item().await.unwrap().item), vec![kept]);
 }
+
+/// DynamoDB only: `gsi1` carries the keys and the JSON body, nothing else,
+/// so the usage flush (`SET last_used_at`) changes no attribute of the
+/// index and DynamoDB writes no index copy for it (BENCHMARKS.md, "Scale on
+/// paper"); the expiry job still reads whole keys from the index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_index_holds_only_the_item_body() {
+    use keyward::store::Store;
+    let (client, table) = moto::table().await;
+    let store = keyward::store::dynamodb::DynamoStore::new(client.clone(), &table);
+    let (_, _, kept) = conformance::harness_for_tests(std::sync::Arc::new(store.clone())).await;
+    store
+        .record_key_use(&[(kept.clone(), 1_700_000_000)])
+        .await
+        .unwrap();
+    let stored = store.get_key(&kept).await.unwrap().unwrap();
+    assert_eq!(stored.last_used_at, Some(1_700_000_000));
+
+    let entries = client
+        .scan()
+        .table_name(&table)
+        .index_name("gsi1")
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    let keys_in_index = entries
+        .iter()
+        .filter(|e| e.get("pk").and_then(|v| v.as_s().ok()) == Some(&format!("KEY#{kept}")))
+        .count();
+    assert_eq!(keys_in_index, 1, "the key is in the expiry index");
+    for entry in &entries {
+        let mut names: Vec<&str> = entry.keys().map(String::as_str).collect();
+        names.sort();
+        assert_eq!(names, ["gsi1pk", "gsi1sk", "item", "pk", "sk"], "{entry:?}");
+    }
+    let expiring = store
+        .list_keys_expiring(stored.expires_at - 1, stored.expires_at)
+        .await
+        .unwrap();
+    let from_index = expiring.iter().find(|k| k.id == kept).expect("listed");
+    assert_eq!(
+        (&from_index.name, &from_index.hash, from_index.expires_at),
+        (&stored.name, &stored.hash, stored.expires_at)
+    );
+}

@@ -366,11 +366,13 @@ const INDEX: &str = "gsi1";
 const INDEX_PARTITION_KEY: &str = "gsi1pk";
 const INDEX_SORT_KEY: &str = "gsi1sk";
 const TTL_ATTRIBUTE: &str = "ttl";
+/// The one attribute besides the keys that gsi1 carries.
+const INDEX_PROJECTED: &str = "item";
 
 /// (attribute name, key type or attribute type).
 type KeyPair = (String, String);
-/// (index name, key schema, projection type).
-type IndexShape = (String, Vec<KeyPair>, String);
+/// (index name, key schema, projection type, projected non-key attributes).
+type IndexShape = (String, Vec<KeyPair>, String, Vec<String>);
 
 fn key_schema(value: &Value, what: &str) -> Vec<KeyPair> {
     value
@@ -429,8 +431,10 @@ fn the_table_is_the_one_the_dynamodb_store_uses() {
         ]
     );
     assert_eq!(
-        gsi["Projection"]["ProjectionType"], "ALL",
-        "{TEMPLATE}: gsi1 must project every attribute (the store reads whole items from it)"
+        gsi["Projection"],
+        json!({"ProjectionType": "INCLUDE", "NonKeyAttributes": [INDEX_PROJECTED]}),
+        "{TEMPLATE}: gsi1 must project the item's JSON body, which the store reads from it, \
+         and nothing else (a last_used_at update must not write the index)"
     );
     assert_eq!(
         p["TimeToLiveSpecification"],
@@ -451,7 +455,8 @@ fn the_table_is_the_one_the_dynamodb_store_uses() {
         format!("key(\"{INDEX_PARTITION_KEY}\", KeyType::Hash)"),
         format!("key(\"{INDEX_SORT_KEY}\", KeyType::Range)"),
         format!(".attribute_name(\"{TTL_ATTRIBUTE}\")"),
-        "ProjectionType::All".to_owned(),
+        "ProjectionType::Include".to_owned(),
+        format!(".non_key_attributes(\"{INDEX_PROJECTED}\")"),
     ] {
         assert!(
             source.contains(&needle),
@@ -518,6 +523,9 @@ async fn create_table_makes_the_template_table() {
                     .and_then(|p| p.projection_type())
                     .map(|t| t.as_str().to_owned())
                     .unwrap_or_default(),
+                i.projection()
+                    .map(|p| p.non_key_attributes().to_vec())
+                    .unwrap_or_default(),
             )
         })
         .collect();
@@ -545,6 +553,12 @@ async fn create_table_makes_the_template_table() {
             string(&gsi["IndexName"], "IndexName").to_owned(),
             key_schema(&gsi["KeySchema"], "gsi1.KeySchema"),
             string(&gsi["Projection"]["ProjectionType"], "ProjectionType").to_owned(),
+            gsi["Projection"]["NonKeyAttributes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| string(a, "NonKeyAttributes").to_owned())
+                .collect(),
         )],
         "DynamoStore::create_table and {TEMPLATE} make different indexes"
     );

@@ -10,9 +10,11 @@
 //! | idempotency record | `IDEM#<id>` | `IDEM` | `item`, `expires_at`, `ttl` |
 //! | user guard | `USER#<len>:<account>#<user>` | `GUARD` | `version`, `offboarded`, `at` |
 //!
-//! One global secondary index, `gsi1` (`gsi1pk`, `gsi1sk`, all attributes),
-//! serves the daily expiry job and the notice lists, where eventual
-//! consistency is fine. The sets the limits count over are *not* read from
+//! One global secondary index, `gsi1` (`gsi1pk`, `gsi1sk`), serves the daily
+//! expiry job and the notice lists, where eventual consistency is fine. It
+//! projects `item` and nothing else: both readers need only the JSON body,
+//! and a write that changes no projected attribute writes no index copy, so
+//! the usage flush (`SET last_used_at`) costs one write unit, not two. The sets the limits count over are *not* read from
 //! an index: an application keeps the ids of its keys (`key_ids`) and the
 //! account guard the ids of its applications (`app_ids`), both read with
 //! strongly consistent reads and updated in the same transaction as the
@@ -216,7 +218,8 @@ impl DynamoStore {
                     .key_schema(key("gsi1sk", KeyType::Range)?)
                     .projection(
                         Projection::builder()
-                            .projection_type(ProjectionType::All)
+                            .projection_type(ProjectionType::Include)
+                            .non_key_attributes("item")
                             .build(),
                     )
                     .build()
