@@ -734,11 +734,15 @@ mod conformance {
     }
 
     fn harness(store: Arc<dyn Store>) -> Harness {
+        harness_with(store, Config::default())
+    }
+
+    fn harness_with(store: Arc<dyn Store>, config: Config) -> Harness {
         let clock = Arc::new(ManualClock::new(T0));
         let published = Arc::new(CountingPublisher(AtomicUsize::new(0)));
         let service = Arc::new(Service::new(
             store,
-            Config::default(),
+            config,
             clock.clone(),
             published.clone(),
         ));
@@ -1417,6 +1421,36 @@ mod conformance {
         let view = h.service.get_key(&alice, &id).await.unwrap();
         assert_eq!(view.last_used_at, Some(T0 + 60));
     }
+
+    /// `KEYWARD_USAGE_RESOLUTION_SECONDS` coarser than a minute: a use
+    /// within the hour after the last one written is not written again.
+    pub async fn a_coarser_usage_resolution_writes_less_often(store: Arc<dyn Store>) {
+        let config = Config {
+            usage_resolution_seconds: 3600,
+            ..Config::default()
+        };
+        let h = harness_with(store, config);
+        let alice = admin("alice");
+        let app = create_app(&h, &alice).await;
+        let (id, secret) = create_key(&h, &alice, &app, &new_key("hourly")).await;
+        assert_eq!(verdict(&h, &secret).await, VerdictCode::Valid);
+        assert_eq!(h.service.flush_usage().await.unwrap(), 1);
+        h.clock.advance(60);
+        assert_eq!(verdict(&h, &secret).await, VerdictCode::Valid);
+        assert_eq!(
+            h.service.flush_usage().await.unwrap(),
+            0,
+            "a minute later, within the hour"
+        );
+        h.clock.advance(3600 - 60 - 1);
+        assert_eq!(verdict(&h, &secret).await, VerdictCode::Valid);
+        assert_eq!(h.service.flush_usage().await.unwrap(), 0, "a second early");
+        h.clock.advance(1);
+        assert_eq!(verdict(&h, &secret).await, VerdictCode::Valid);
+        assert_eq!(h.service.flush_usage().await.unwrap(), 1);
+        let view = h.service.get_key(&alice, &id).await.unwrap();
+        assert_eq!(view.last_used_at, Some(T0 + 3600));
+    }
 }
 
 /// Instantiates every conformance case against one store. `$make` is an
@@ -1467,6 +1501,7 @@ macro_rules! every_case {
                 offboarding_stops_the_users_applications_and_keys,
                 expiry_notices_once_per_key_and_day,
                 verification_reads_one_item_and_writes_nothing,
+                a_coarser_usage_resolution_writes_less_often,
                 the_next_verification_sees_every_change,
             ]
         );

@@ -30,6 +30,11 @@ pub struct Config {
     /// Keys expiring within this many days get a daily notice.
     #[arg(long, env = "KEYWARD_NOTICE_WINDOW_DAYS", default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=365))]
     pub notice_window_days: u32,
+    /// A key's `last_used_at` is written at most once per this many seconds
+    /// (per process): coarser means fewer writes, which at scale cost more
+    /// than the verifications' reads (BENCHMARKS.md, "Scale on paper").
+    #[arg(long, env = "KEYWARD_USAGE_RESOLUTION_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(60..=86_400))]
+    pub usage_resolution_seconds: u32,
 }
 
 pub const DAY: i64 = 86_400;
@@ -82,6 +87,7 @@ impl Default for Config {
             require_mfa_to_enable: false,
             account_claim: "account".into(),
             notice_window_days: 14,
+            usage_resolution_seconds: 60,
         }
     }
 }

@@ -275,9 +275,9 @@ impl Service {
     ) -> Self {
         Service {
             store,
+            usage: UsageRecorder::new(config.usage_resolution_seconds),
             config,
             clock,
-            usage: UsageRecorder::default(),
             publisher,
         }
     }

@@ -1,16 +1,15 @@
 //! `last_used_at`, off the verification path: verifications note a use in
-//! memory; a background flush writes them in one batch, at most once a
-//! minute per key.
+//! memory; a background flush writes them in one batch, at most once per
+//! key and resolution (`KEYWARD_USAGE_RESOLUTION_SECONDS`, a minute by
+//! default).
 
 use crate::store::Store;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-/// A key's use is written at most once per this many seconds.
-pub const USE_RESOLUTION_SECONDS: i64 = 60;
-
-#[derive(Default)]
 pub struct UsageRecorder {
+    /// A key's use is written at most once per this many seconds.
+    resolution_seconds: i64,
     state: Mutex<UsageState>,
 }
 
@@ -23,13 +22,20 @@ struct UsageState {
 }
 
 impl UsageRecorder {
+    pub fn new(resolution_seconds: u32) -> Self {
+        UsageRecorder {
+            resolution_seconds: i64::from(resolution_seconds),
+            state: Mutex::default(),
+        }
+    }
+
     /// Notes a successful verification. Cheap: one map look-up.
     pub fn record(&self, key_id: &str, now: i64) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let due = state
             .written
             .get(key_id)
-            .is_none_or(|at| now - at >= USE_RESOLUTION_SECONDS);
+            .is_none_or(|at| now - at >= self.resolution_seconds);
         if due {
             state.pending.entry(key_id.to_owned()).or_insert(now);
         }
@@ -45,7 +51,7 @@ impl UsageRecorder {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
             state
                 .written
-                .retain(|_, at| now - *at < USE_RESOLUTION_SECONDS);
+                .retain(|_, at| now - *at < self.resolution_seconds);
             state.pending.drain().collect()
         };
         if batch.is_empty() {
