@@ -772,17 +772,9 @@ mod tests {
         )
     }
 
-    /// A writer that knows nothing of this store's cache (another program
-    /// on the file, here a bare SQLite connection) changes a key this store
-    /// has just read, and so cached; the next read has the change, and the
-    /// one after (from the cache again) too.
-    #[tokio::test]
-    async fn a_change_by_a_bare_connection_is_seen_through_the_key_cache() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("keyward.db");
-        let store = SqliteStore::open(&path).unwrap();
-        assert!(store.key_cache.is_some(), "a database file has the cache");
-        let service = service(store.clone());
+    /// Alice (every permission), an application and a key of hers made
+    /// through `service`: the key's id and a request that verifies it.
+    async fn alice_with_a_key(service: &Service) -> (Caller, String, VerifyRequest) {
         let alice = Caller {
             user_id: "alice".into(),
             account: "acct".into(),
@@ -820,6 +812,21 @@ mod tests {
             key: Secret::new(key.body["secret"].as_str().unwrap().to_owned()),
             scopes: Vec::new(),
         };
+        (alice, id, request)
+    }
+
+    /// A writer that knows nothing of this store's cache (another program
+    /// on the file, here a bare SQLite connection) changes a key this store
+    /// has just read, and so cached; the next read has the change, and the
+    /// one after (from the cache again) too.
+    #[tokio::test]
+    async fn a_change_by_a_bare_connection_is_seen_through_the_key_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyward.db");
+        let store = SqliteStore::open(&path).unwrap();
+        assert!(store.key_cache.is_some(), "a database file has the cache");
+        let service = service(store.clone());
+        let (_, id, request) = alice_with_a_key(&service).await;
         for _ in 0..3 {
             assert_eq!(
                 service.verify(&request).await.unwrap().code,
@@ -861,43 +868,7 @@ mod tests {
         let path = dir.path().join("keyward.db");
         let verifier = service(SqliteStore::open(&path).unwrap());
         let writer = service(SqliteStore::open(&path).unwrap());
-        let alice = Caller {
-            user_id: "alice".into(),
-            account: "acct".into(),
-            permissions: perm::ALL.iter().map(|p| p.to_string()).collect(),
-            mfa: true,
-        };
-        let app = writer
-            .create_application(
-                &alice,
-                &CreateApplication {
-                    name: "app".into(),
-                    description: String::new(),
-                    key_prefix: None,
-                },
-                None,
-            )
-            .await
-            .unwrap();
-        let key = writer
-            .create_key(
-                &alice,
-                app.body["id"].as_str().unwrap(),
-                &CreateKey {
-                    name: "k".into(),
-                    description: String::new(),
-                    scopes: Vec::new(),
-                    expires_at: None,
-                },
-                None,
-            )
-            .await
-            .unwrap();
-        let id = key.body["key"]["id"].as_str().unwrap().to_owned();
-        let request = VerifyRequest {
-            key: Secret::new(key.body["secret"].as_str().unwrap().to_owned()),
-            scopes: Vec::new(),
-        };
+        let (alice, id, request) = alice_with_a_key(&writer).await;
         let code = || async { verifier.verify(&request).await.unwrap().code };
         assert_eq!(code().await, VerdictCode::Valid);
         writer.disable_key(&alice, &id, None).await.unwrap();
