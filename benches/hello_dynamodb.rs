@@ -10,18 +10,15 @@
 //! so the benchmark can check that the read happened.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use lambda_http::{Body, Error, Request, Response, run, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     // This workspace builds the SDK without its default HTTPS client (which
-    // would bring aws-lc); this is that client on ring, as the functions use.
-    let http_client = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-        .build_https();
+    // would bring aws-lc); this is that client on ring, trusting the
+    // system's roots as the SDK's default does.
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(http_client)
+        .http_client(keyward::aws::http_client())
         .load()
         .await;
     let client = aws_sdk_dynamodb::Client::new(&config);

@@ -205,6 +205,7 @@ async fn main() {
         .await
         .unwrap();
     let secret = created.body["secret"].as_str().unwrap().to_owned();
+    let key_id = created.body["key"]["id"].as_str().unwrap().to_owned();
 
     // DynamoDB requests per verification, on the answer's path.
     counter.take();
@@ -226,10 +227,6 @@ async fn main() {
     let mut cold = Vec::new();
     for _ in 0..15 {
         let fresh = DynamoStore::new(moto::dynamodb(), &table);
-        let key_id = wasm_validator::key::parse(&secret)
-            .unwrap()
-            .key_id
-            .to_owned();
         let at = std::time::Instant::now();
         assert!(
             keyward::store::Store::get_key(&fresh, &key_id)
@@ -336,10 +333,6 @@ async fn main() {
         path("authorizer"),
     );
     // The second baseline reads the very item verify-key reads.
-    let key_id = wasm_validator::key::parse(&secret)
-        .unwrap()
-        .key_id
-        .to_owned();
     let mut hello_dynamodb_env = moto::function_env(&table);
     hello_dynamodb_env.push(("BENCH_ITEM_PK", format!("KEY#{key_id}")));
     // The same function answering a malformed key reads nothing: its cold

@@ -113,10 +113,8 @@ fn non_empty_env(name: &str) -> Option<String> {
 
 /// `KEYWARD_TABLE`, the one DynamoDB table.
 pub fn table_from_env() -> Result<String, String> {
-    match std::env::var("KEYWARD_TABLE") {
-        Ok(table) if !table.trim().is_empty() => Ok(table),
-        _ => Err("KEYWARD_TABLE must name the DynamoDB table".into()),
-    }
+    non_empty_env("KEYWARD_TABLE")
+        .ok_or_else(|| "KEYWARD_TABLE must name the DynamoDB table".into())
 }
 
 /// Publishes expiry notices to an SNS topic (`KEYWARD_TOPIC_ARN`), with the

@@ -14,10 +14,12 @@
 //! expiry job and the notice lists, where eventual consistency is fine. It
 //! projects `item` and nothing else: both readers need only the JSON body,
 //! and a write that changes no projected attribute writes no index copy, so
-//! the usage flush (`SET last_used_at`) costs one write unit, not two. The sets the limits count over are *not* read from
-//! an index: an application keeps the ids of its keys (`key_ids`) and the
-//! account guard the ids of its applications (`app_ids`), both read with
-//! strongly consistent reads and updated in the same transaction as the
+//! the usage flush (`SET last_used_at`) costs one write unit, not two.
+//!
+//! The sets the limits count over are *not* read from an index: an
+//! application keeps the ids of its keys (`key_ids`) and the account guard
+//! the ids of its applications (`app_ids`), both read with strongly
+//! consistent reads and updated in the same transaction as the
 //! item they list. Verification is one strongly consistent `GetItem` of the
 //! key item, which carries everything the verdict needs. TTL (`ttl`, epoch
 //! seconds) purges expired and revoked keys after the retention period.
