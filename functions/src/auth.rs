@@ -40,6 +40,17 @@ pub mod perm {
     ];
 }
 
+/// The longest `sub` or account claim accepted, in bytes.
+pub const MAX_IDENTITY_BYTES: usize = 256;
+
+/// Seconds of clock skew allowed on `exp` and `nbf`.
+pub const JWT_LEEWAY_SECONDS: u64 = 30;
+
+/// U+0000–U+001F and U+007F: refused in `sub` and the account claim.
+fn is_control_character(c: char) -> bool {
+    c <= '\u{1f}' || c == '\u{7f}'
+}
+
 /// An authenticated user of the management API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -54,7 +65,15 @@ impl Caller {
     /// or array) and `amr` from verified claims.
     pub fn from_claims(claims: &Map<String, Value>, account_claim: &str) -> Result<Self, ApiError> {
         let text = |name: &str| match claims.get(name) {
-            Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 256 => Ok(s.clone()),
+            // Control characters would let one identity spell another in
+            // any encoding that joins identities with a separator, and
+            // break log lines: refused rather than escaped.
+            Some(Value::String(s)) if s.chars().any(is_control_character) => Err(
+                ApiError::TokenInvalid(format!("the {name:?} claim contains control characters")),
+            ),
+            Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= MAX_IDENTITY_BYTES => {
+                Ok(s.clone())
+            }
             Some(Value::Number(n)) => Ok(n.to_string()),
             _ => Err(ApiError::TokenInvalid(format!(
                 "the token has no usable {name:?} claim"
@@ -211,19 +230,30 @@ impl JwtVerifier {
                 ApiError::TokenInvalid(format!("alg {:?} or kid is not accepted", header.alg))
             })?;
         let mut validation = Validation::new(*alg);
-        validation.leeway = 30;
-        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = JWT_LEEWAY_SECONDS;
+        // A token that is not valid yet is refused like an expired one.
+        validation.validate_nbf = true;
+        // A configured issuer or audience is required, not only checked
+        // when present: jsonwebtoken skips a missing claim unless it is
+        // listed here.
+        let mut required = vec!["exp", "sub"];
         validation.validate_aud = self.audience.is_some();
         if let Some(aud) = &self.audience {
             validation.set_audience(&[aud]);
+            required.push("aud");
         }
         if let Some(iss) = &self.issuer {
             validation.set_issuer(&[iss]);
+            required.push("iss");
         }
+        validation.set_required_spec_claims(&required);
         jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => ApiError::TokenExpired,
+                ErrorKind::ImmatureSignature => {
+                    ApiError::TokenInvalid("the token is not valid yet (nbf)".into())
+                }
                 ErrorKind::InvalidSignature => ApiError::TokenInvalid("bad signature".into()),
                 ErrorKind::InvalidAudience => ApiError::TokenInvalid("wrong audience".into()),
                 ErrorKind::InvalidIssuer => ApiError::TokenInvalid("wrong issuer".into()),
@@ -410,5 +440,79 @@ mod tests {
             verifier.verify("garbage").unwrap_err().code(),
             "TOKEN_INVALID"
         );
+    }
+
+    #[test]
+    fn control_characters_in_sub_or_account_are_refused() {
+        for bad in [
+            "b\u{0}c",
+            "line\nbreak",
+            "cr\r",
+            "tab\t",
+            "esc\u{1b}[31m",
+            "del\u{7f}",
+        ] {
+            for (sub, account) in [(bad, "acme"), ("alice", bad)] {
+                let error = Caller::from_claims(
+                    &claims(json!({"sub": sub, "account": account})),
+                    "account",
+                )
+                .unwrap_err();
+                assert_eq!(error.code(), "TOKEN_INVALID", "{sub:?} {account:?}");
+            }
+        }
+        // Other characters, spaces and non-ASCII included, are fine.
+        let c = Caller::from_claims(
+            &claims(json!({"sub": "ana maría", "account": "café\u{80}"})),
+            "account",
+        )
+        .unwrap();
+        assert_eq!(c.user_id, "ana maría");
+    }
+
+    fn signed(secret: &[u8], claims: Value) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(secret),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_configured_issuer_or_audience_is_required() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let verifier = JwtVerifier::hs256(secret)
+            .with_issuer_and_audience(Some("https://idp.example".into()), Some("keyward".into()));
+        let good = json!({"sub": "u", "account": "a", "exp": now + 60,
+                          "iss": "https://idp.example", "aud": "keyward"});
+        assert!(verifier.verify(&signed(secret, good.clone())).is_ok());
+        for missing in ["iss", "aud"] {
+            let mut claims = good.clone();
+            claims.as_object_mut().unwrap().remove(missing);
+            let error = verifier.verify(&signed(secret, claims)).unwrap_err();
+            assert_eq!(error.code(), "TOKEN_INVALID", "without {missing}");
+        }
+        // Without configuration neither is needed.
+        let open = JwtVerifier::hs256(secret);
+        assert!(
+            open.verify(&signed(secret, json!({"sub": "u", "exp": now + 60})))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused_beyond_the_leeway() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let verifier = JwtVerifier::hs256(secret);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let with_nbf =
+            |nbf: i64| signed(secret, json!({"sub": "u", "exp": now + 3600, "nbf": nbf}));
+        let error = verifier.verify(&with_nbf(now + 600)).unwrap_err();
+        assert_eq!(error.code(), "TOKEN_INVALID");
+        // Within the leeway (clock skew) it is accepted.
+        assert!(verifier.verify(&with_nbf(now + 5)).is_ok());
+        assert!(verifier.verify(&with_nbf(now - 5)).is_ok());
     }
 }
