@@ -525,6 +525,7 @@ mod conformance {
         let record = |sealed: &str, expires_at| IdempotencyRecord {
             id: "idem_1".into(),
             account: "acct".into(),
+            user_id: "alice".into(),
             fingerprint: "fp".into(),
             sealed: sealed.into(),
             expires_at,
@@ -1183,6 +1184,150 @@ mod conformance {
         assert_eq!(store.list_application_keys(&app).await.unwrap().len(), 1);
     }
 
+    /// Account "col\0b" with user "c" and account "col" with user "b\0c"
+    /// once shared one idempotency scope: the second replayed the first's
+    /// answer, secret included. Now each gets its own answer.
+    pub async fn idempotency_records_replay_only_to_their_caller(store: Arc<dyn Store>) {
+        use keyward::idempotency::{Idempotency, fingerprint};
+        let h = harness(store.clone());
+        let in_account = |account: &str, user: &str| Caller {
+            account: account.into(),
+            ..admin(user)
+        };
+        let (a, b) = (in_account("col\u{0}b", "c"), in_account("col", "b\u{0}c"));
+        let mut secrets = Vec::new();
+        for caller in [&a, &b] {
+            let input = CreateApplication {
+                name: "billing".into(),
+                description: String::new(),
+                key_prefix: None,
+            };
+            let idem = Idempotency::new(
+                "deploy-42",
+                caller,
+                fingerprint("POST", "/applications", b"{}"),
+            )
+            .unwrap();
+            let app = h
+                .service
+                .create_application(caller, &input, Some(&idem))
+                .await
+                .unwrap();
+            let app = app.body["id"].as_str().unwrap().to_owned();
+            // The same Idempotency-Key and request path for both callers.
+            let idem = Idempotency::new(
+                "deploy-43",
+                caller,
+                fingerprint("POST", "/applications/same/keys", b"{}"),
+            )
+            .unwrap();
+            let reply = h
+                .service
+                .create_key(caller, &app, &new_key("deploy"), Some(&idem))
+                .await
+                .unwrap();
+            assert_eq!(reply.body["key"]["account"], caller.account.as_str());
+            secrets.push(reply.body["secret"].as_str().unwrap().to_owned());
+        }
+        assert_ne!(secrets[0], secrets[1], "B was answered with A's secret");
+        assert_eq!(store.list_applications("col").await.unwrap().len(), 1);
+        assert_eq!(store.list_applications("col\u{0}b").await.unwrap().len(), 1);
+    }
+
+    /// Regenerate-with-grace then revoke the replacement once freed a slot
+    /// while the old key kept verifying: round after round, 30 keys of one
+    /// application answered VALID with a limit of 10.
+    pub async fn grace_periods_cannot_lift_the_key_limit(store: Arc<dyn Store>) {
+        let h = harness(store.clone());
+        let alice = admin("alice");
+        let app = create_app(&h, &alice).await;
+        let mut secrets = Vec::new();
+        for i in 0..10 {
+            secrets.push(create_key(&h, &alice, &app, &new_key(&format!("k{i}"))).await);
+        }
+        for round in 0..3 {
+            let ids: Vec<String> = secrets.iter().map(|(id, _)| id.clone()).collect();
+            for id in ids {
+                if store
+                    .get_key(&id)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .replaced_by
+                    .is_some()
+                {
+                    continue;
+                }
+                let input = RegenerateKey {
+                    expires_at: None,
+                    grace_seconds: Some(3600),
+                };
+                if let Ok(reply) = h.service.regenerate_key(&alice, &id, &input, None).await {
+                    let replacement = reply.body["key"]["id"].as_str().unwrap().to_owned();
+                    h.service
+                        .revoke_key(&alice, &replacement, None)
+                        .await
+                        .unwrap();
+                }
+            }
+            for i in 0..10 {
+                let input = new_key(&format!("round {round} k{i}"));
+                match h.service.create_key(&alice, &app, &input, None).await {
+                    Ok(reply) => secrets.push((
+                        reply.body["key"]["id"].as_str().unwrap().to_owned(),
+                        Secret::new(reply.body["secret"].as_str().unwrap().to_owned()),
+                    )),
+                    Err(e) => assert_eq!(e.code(), "KEY_LIMIT_REACHED"),
+                }
+            }
+            let mut valid = 0;
+            for (_, secret) in &secrets {
+                if verdict(&h, secret).await == VerdictCode::Valid {
+                    valid += 1;
+                }
+            }
+            assert!(
+                valid <= 10,
+                "round {round}: {valid} keys verify in one application"
+            );
+        }
+        // A revoked replacement gives its place back to the old key, which
+        // counts again until its grace period ends; then it frees its slot.
+        h.clock.advance(3600);
+        create_key(&h, &alice, &app, &new_key("after the grace period")).await;
+    }
+
+    /// Reads never show a key as working that verification refuses: a key
+    /// created by another user in an offboarded user's application stays
+    /// `active`, and its view says `OWNER_DELETED` as verify does.
+    pub async fn key_views_carry_the_verdict_verification_gives(store: Arc<dyn Store>) {
+        let h = harness(store);
+        let (alice, bob) = (admin("alice"), admin("bob"));
+        let bobs_app = create_app(&h, &bob).await;
+        let (id, secret) = create_key(&h, &alice, &bobs_app, &new_key("alice in bob's")).await;
+        let view = |v: keyward::domain::KeyView| serde_json::to_value(v).unwrap();
+        let before = view(h.service.get_key(&alice, &id).await.unwrap());
+        assert_eq!(before["verdict"], "VALID");
+        h.service.offboard_user(&alice, "bob", None).await.unwrap();
+        let refused = verdict(&h, &secret).await;
+        assert_eq!(refused, VerdictCode::OwnerDeleted);
+        let after = view(h.service.get_key(&alice, &id).await.unwrap());
+        assert_eq!(after["status"], "active");
+        assert_eq!(after["verdict"], refused.as_str());
+        let listed = h
+            .service
+            .list_keys(&alice, &bobs_app, &PageQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(&listed.items[0]).unwrap()["verdict"],
+            "OWNER_DELETED"
+        );
+        h.service.disable_key(&alice, &id, None).await.unwrap();
+        let disabled = view(h.service.get_key(&alice, &id).await.unwrap());
+        assert_eq!(disabled["verdict"], verdict(&h, &secret).await.as_str());
+    }
+
     pub async fn revoking_an_application_revokes_its_keys_atomically(store: Arc<dyn Store>) {
         let h = harness(store.clone());
         let alice = admin("alice");
@@ -1495,6 +1640,9 @@ macro_rules! every_case {
                 parallel_regenerates_make_exactly_one_new_key,
                 a_grace_period_ends_in_revocation,
                 parallel_idempotent_retries_create_one_key,
+                idempotency_records_replay_only_to_their_caller,
+                grace_periods_cannot_lift_the_key_limit,
+                key_views_carry_the_verdict_verification_gives,
                 concurrent_writers_to_one_key_lose_no_update,
                 parallel_enables_and_creates_keep_the_limit,
                 revoking_an_application_revokes_its_keys_atomically,

@@ -6,8 +6,8 @@ use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use wasm_validator::{
-    ApplicationStatus, KeyRecord, KeyStatus, OwnerStatus, StoredKeyStatus, is_valid_scope,
-    key::is_valid_prefix, scope::MAX_SCOPES,
+    ApplicationStatus, KeyRecord, KeyStatus, OwnerStatus, StoredKeyStatus, VerdictCode,
+    is_valid_scope, key::is_valid_prefix, scope::MAX_SCOPES,
 };
 
 pub const MAX_NAME_CHARS: usize = 64;
@@ -116,12 +116,11 @@ impl Key {
         KeyStatus::at(self.status, self.expires_at, self.revoke_at, now)
     }
 
-    /// Keys that are active or disabled and unexpired count toward the
-    /// application's limit. A regenerated key in its grace period does not:
-    /// its replacement holds its place.
-    pub fn counts_toward_limit(&self, now: i64) -> bool {
+    /// Active or disabled at `now`: neither revoked (grace over included)
+    /// nor expired. Live keys are what revocations and offboarding mark and
+    /// what counts toward the limit.
+    pub fn is_live(&self, now: i64) -> bool {
         matches!(self.status_at(now), KeyStatus::Active | KeyStatus::Disabled)
-            && self.replaced_by.is_none()
     }
 
     /// When the store may purge the item (DESIGN.md: `max(expires_at,
@@ -132,6 +131,19 @@ impl Key {
             .flatten()
             .fold(self.expires_at, i64::max)
             + retention_seconds
+    }
+
+    /// What verification answers for this key's right secret at `now`,
+    /// before scopes (the core's one rule).
+    pub fn standing(&self, now: i64) -> VerdictCode {
+        wasm_validator::standing(
+            self.application_status,
+            self.owner_status,
+            self.status,
+            self.expires_at,
+            self.revoke_at,
+            now,
+        )
     }
 
     pub fn record(&self) -> KeyRecord {
@@ -159,6 +171,7 @@ impl Key {
             prefix: self.prefix.clone(),
             scopes: self.scopes.clone(),
             status: self.status_at(now),
+            verdict: self.standing(now),
             created_by: self.created_by.clone(),
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -172,6 +185,34 @@ impl Key {
     }
 }
 
+/// How many of an application's `keys` count toward its limit at `now`:
+/// every live key, except one that was regenerated while a key that
+/// replaced it (its replacement, or that key's own replacement, down the
+/// chain) is live: the live successor holds the place. So a chain of
+/// regenerations counts once while any key of it can verify, and once its
+/// successors are revoked or expired a key in its grace period counts
+/// again: regenerate-with-grace then revoke cannot free a slot.
+pub fn keys_counting_toward_limit(keys: &[Key], now: i64) -> usize {
+    let by_id: std::collections::HashMap<&str, &Key> =
+        keys.iter().map(|k| (k.id.as_str(), k)).collect();
+    let has_live_successor = |key: &Key| {
+        let mut next = key.replaced_by.as_deref();
+        // A chain is at most as long as the list; the bound also ends any
+        // cycle a corrupt store could hold.
+        for _ in 0..keys.len() {
+            match next.and_then(|id| by_id.get(id)) {
+                Some(successor) if successor.is_live(now) => return true,
+                Some(successor) => next = successor.replaced_by.as_deref(),
+                None => return false,
+            }
+        }
+        false
+    };
+    keys.iter()
+        .filter(|k| k.is_live(now) && !has_live_successor(k))
+        .count()
+}
+
 /// A key as every read returns it: no hash, no secret.
 #[derive(Debug, Clone, Serialize)]
 pub struct KeyView {
@@ -183,6 +224,10 @@ pub struct KeyView {
     pub prefix: String,
     pub scopes: Vec<String>,
     pub status: KeyStatus,
+    /// The code `POST /verify` gives this key now, before scopes: a key
+    /// whose application was revoked or whose owner was offboarded is
+    /// `status: active` yet refused, and this says so.
+    pub verdict: VerdictCode,
     pub created_by: String,
     #[serde(with = "rfc3339")]
     pub created_at: i64,
@@ -291,6 +336,9 @@ pub struct IdempotencyRecord {
     /// Derived from account, user and key: the key itself is not stored.
     pub id: String,
     pub account: String,
+    /// The user who made it: a record is replayed to that caller only.
+    #[serde(default)]
+    pub user_id: String,
     /// SHA-256 of method, path and body: a retry must match it.
     pub fingerprint: String,
     /// Nonce and AEAD ciphertext of the answer, base64.

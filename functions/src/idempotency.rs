@@ -36,7 +36,20 @@ pub struct Idempotency {
     record_id: String,
     cipher_key: Zeroizing<[u8; 32]>,
     account: String,
+    user_id: String,
     fingerprint: String,
+}
+
+/// Account and user as one unambiguous byte string: each is prefixed with
+/// its length, so no two (account, user) pairs encode alike, whatever
+/// characters they hold (a separator byte could be part of either).
+fn scope(account: &str, user_id: &str) -> Vec<u8> {
+    let mut scope = Vec::with_capacity(16 + account.len() + user_id.len());
+    for part in [account, user_id] {
+        scope.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        scope.extend_from_slice(part.as_bytes());
+    }
+    scope
 }
 
 /// SHA-256 over method, path and body: the same key with another request is
@@ -57,20 +70,20 @@ impl Idempotency {
         {
             return Err(ApiError::InvalidIdempotencyKey);
         }
-        let scope = format!("{}\u{0}{}", caller.account, caller.user_id);
+        let scope = scope(&caller.account, &caller.user_id);
         let mut id = Sha256::new();
-        id.update(b"keyward idempotency record\0");
-        id.update(scope.as_bytes());
-        id.update([0]);
+        id.update(b"keyward idempotency record v2\0");
+        id.update(&scope);
         id.update(header.as_bytes());
         let mut cipher_key = Zeroizing::new([0u8; 32]);
-        Hkdf::<Sha256>::new(Some(scope.as_bytes()), header.as_bytes())
-            .expand(b"keyward idempotency seal v1", cipher_key.as_mut())
+        Hkdf::<Sha256>::new(Some(&scope), header.as_bytes())
+            .expand(b"keyward idempotency seal v2", cipher_key.as_mut())
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         Ok(Idempotency {
             record_id: to_hex(&id.finalize()),
             cipher_key,
             account: caller.account.clone(),
+            user_id: caller.user_id.clone(),
             fingerprint,
         })
     }
@@ -107,6 +120,7 @@ impl Idempotency {
         Ok(IdempotencyRecord {
             id: self.record_id.clone(),
             account: self.account.clone(),
+            user_id: self.user_id.clone(),
             fingerprint: self.fingerprint.clone(),
             sealed: STANDARD.encode(stored),
             expires_at,
@@ -115,6 +129,11 @@ impl Idempotency {
 
     /// The stored answer, when this request is the one that made it.
     pub fn open(&self, record: &IdempotencyRecord) -> Result<Reply, ApiError> {
+        // Belt and braces: a record is only ever replayed to the caller who
+        // made it, even if two callers' record ids were to collide.
+        if record.account != self.account || record.user_id != self.user_id {
+            return Err(ApiError::IdempotencyKeyReused);
+        }
         if record.fingerprint != self.fingerprint {
             return Err(ApiError::IdempotencyKeyReused);
         }
@@ -147,12 +166,40 @@ mod tests {
     use super::*;
 
     fn caller(user: &str) -> Caller {
+        caller_in("acct", user)
+    }
+
+    fn caller_in(account: &str, user: &str) -> Caller {
         Caller {
             user_id: user.into(),
-            account: "acct".into(),
+            account: account.into(),
             permissions: vec![],
             mfa: false,
         }
+    }
+
+    /// Account "col\0b" with user "c" and account "col" with user "b\0c"
+    /// once joined to the same scope, so one could replay the other's
+    /// answer (and its secret).
+    #[test]
+    fn callers_whose_joined_names_agree_get_separate_records() {
+        let fp = fingerprint("POST", "/applications/x/keys", b"{}");
+        let a = Idempotency::new("deploy-42", &caller_in("col\u{0}b", "c"), fp.clone()).unwrap();
+        let b = Idempotency::new("deploy-42", &caller_in("col", "b\u{0}c"), fp).unwrap();
+        assert_ne!(a.record_id(), b.record_id());
+        let reply = Reply {
+            status: 201,
+            body: serde_json::json!({"secret": "kw_a"}),
+        };
+        let record = a.seal(&reply, [1; 12], 100).unwrap();
+        assert_eq!(record.account, "col\u{0}b");
+        assert_eq!(record.user_id, "c");
+        // Even handed A's record, B gets no replay.
+        assert_eq!(
+            b.open(&record).err().map(|e| e.code()),
+            Some("IDEMPOTENCY_KEY_REUSED")
+        );
+        assert_eq!(a.open(&record).unwrap().body["secret"], "kw_a");
     }
 
     #[test]
