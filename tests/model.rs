@@ -393,7 +393,8 @@ struct ModelKey {
     revoked: bool,
     /// End of the grace period after a regenerate with grace.
     grace_end: Option<i64>,
-    replaced: bool,
+    /// The key that replaced it (an index into `Model::keys`).
+    replaced_by: Option<usize>,
     /// Marked when its application was revoked while the key was live.
     app_revoked: bool,
     /// Marked when its creator or its application's creator was offboarded
@@ -428,11 +429,23 @@ impl Model {
         matches!(self.status(key), Status::Active | Status::Disabled)
     }
 
-    /// Active or disabled, unexpired, and not replaced by a regenerate.
+    /// Active or disabled and unexpired, except a key in its grace period
+    /// while a key down its chain of replacements is live (that one holds
+    /// its place).
     fn counted(&self, app: usize) -> usize {
+        let has_live_successor = |key: &ModelKey| {
+            let mut next = key.replaced_by;
+            while let Some(r) = next {
+                if self.live(&self.keys[r]) {
+                    return true;
+                }
+                next = self.keys[r].replaced_by;
+            }
+            false
+        };
         self.keys
             .iter()
-            .filter(|k| k.app == app && self.live(k) && !k.replaced)
+            .filter(|k| k.app == app && self.live(k) && !has_live_successor(k))
             .count()
     }
 
@@ -578,7 +591,7 @@ impl Model {
             Status::Disabled => return Err("KEY_DISABLED"),
             Status::Active => {}
         }
-        if old.replaced {
+        if old.replaced_by.is_some() {
             return Err("KEY_ALREADY_REGENERATED");
         }
         if self.apps[old.app].revoked {
@@ -878,13 +891,14 @@ impl Runner<'_> {
         if let (Ok((old, expires_at)), Ok(reply)) = (expected, result) {
             let (app, scopes) = (self.model.keys[old].app, self.model.keys[old].scopes);
             let new_id = self.issued(&reply, app, by, scopes, expires_at)?;
+            let new_index = self.model.keys.len() - 1;
             ensure!(
                 reply.body["key"]["replaces"] == self.model.keys[old].id.as_str(),
                 "regenerate_key: the new key {new_id} does not name the old one"
             );
             let now = self.model.now;
             let old = &mut self.model.keys[old];
-            old.replaced = true;
+            old.replaced_by = Some(new_index);
             match grace {
                 Some(g) if g > 0 => old.grace_end = Some(now + g),
                 _ => old.revoked = true,
@@ -931,7 +945,7 @@ impl Runner<'_> {
             disabled: false,
             revoked: false,
             grace_end: None,
-            replaced: false,
+            replaced_by: None,
             app_revoked: false,
             owner_deleted: false,
         });
@@ -1025,24 +1039,27 @@ impl Runner<'_> {
             );
         }
         for (a, app) in model.apps.iter().enumerate() {
-            let listed: BTreeMap<String, (String, bool)> = self
+            // id → (status, id of the key that replaced it)
+            let listed: BTreeMap<String, (String, Option<String>)> = self
                 .list_keys(app)
                 .await?
                 .into_iter()
                 .map(|k| {
                     let id = k["id"].as_str().unwrap_or_default().to_owned();
                     let status = k["status"].as_str().unwrap_or_default().to_owned();
-                    (id, (status, !k["replaced_by"].is_null()))
+                    let replaced_by = k["replaced_by"].as_str().map(str::to_owned);
+                    (id, (status, replaced_by))
                 })
                 .collect();
-            let expected: BTreeMap<String, (String, bool)> = model
+            let expected: BTreeMap<String, (String, Option<String>)> = model
                 .keys
                 .iter()
                 .filter(|k| k.app == a && model.status(k) != Status::Revoked)
                 .map(|k| {
+                    let replaced_by = k.replaced_by.map(|r| model.keys[r].id.clone());
                     (
                         k.id.clone(),
-                        (model.status(k).name().to_owned(), k.replaced),
+                        (model.status(k).name().to_owned(), replaced_by),
                     )
                 })
                 .collect();
@@ -1051,12 +1068,47 @@ impl Runner<'_> {
                 "keys of {} listed as {listed:?}, the model has {expected:?}",
                 app.id
             );
-            let counted = listed
-                .values()
-                .filter(|(status, replaced)| {
-                    (status == "active" || status == "disabled") && !replaced
-                })
-                .count();
+            // Counted as a client would: live keys, less those with a live
+            // key down their chain of replacements (revoked keys are not
+            // listed, so the chain is followed through get_key).
+            let is_live = |status: &str| status == "active" || status == "disabled";
+            let caller = User::admin_of(app.account).caller();
+            let mut counted = 0;
+            for (status, replaced_by) in listed.values() {
+                if !is_live(status) {
+                    continue;
+                }
+                let mut next = replaced_by.clone();
+                let mut successor_live = false;
+                while let Some(id) = next {
+                    let (status, replaced_by) = match listed.get(&id) {
+                        Some(listed) => listed.clone(),
+                        None => {
+                            // A purged key ends the chain.
+                            let view = match self.sut.service.get_key(&caller, &id).await {
+                                Ok(view) => view,
+                                Err(e) if e.code() == "KEY_NOT_FOUND" => break,
+                                Err(e) => {
+                                    return Err(TestCaseError::fail(format!("get_key: {e:?}")));
+                                }
+                            };
+                            let view = serde_json::to_value(view).unwrap();
+                            (
+                                view["status"].as_str().unwrap_or_default().to_owned(),
+                                view["replaced_by"].as_str().map(str::to_owned),
+                            )
+                        }
+                    };
+                    if is_live(&status) {
+                        successor_live = true;
+                        break;
+                    }
+                    next = replaced_by;
+                }
+                if !successor_live {
+                    counted += 1;
+                }
+            }
             ensure!(
                 counted == model.counted(a) && counted <= model.limit,
                 "{} counts {counted} keys toward its limit {}, the model {}",
@@ -1105,7 +1157,7 @@ impl Runner<'_> {
             let status = serde_json::to_value(view.status).unwrap();
             ensure!(
                 status == model.status(key).name()
-                    && view.replaced_by.is_some() == key.replaced
+                    && view.replaced_by.is_some() == key.replaced_by.is_some()
                     && view.revoke_at == key.grace_end,
                 "get_key {}: {status}, replaced_by {:?}, revoke_at {:?}; the model has {key:?}",
                 key.id,

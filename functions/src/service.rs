@@ -630,9 +630,7 @@ impl Service {
                     .list_application_keys(id)
                     .await?
                     .into_iter()
-                    .filter(|k| {
-                        matches!(k.status_at(now), KeyStatus::Active | KeyStatus::Disabled)
-                    });
+                    .filter(|k| k.is_live(now));
                 let mut writes = Vec::new();
                 for key in live {
                     let mut revoked = key.clone();
@@ -729,7 +727,7 @@ impl Service {
                 return Err(ApiError::OwnerDeleted);
             }
             let keys = self.store.list_application_keys(application_id).await?;
-            let counted = keys.iter().filter(|k| k.counts_toward_limit(now)).count();
+            let counted = domain::keys_counting_toward_limit(&keys, now);
             if counted >= self.config.max_active_keys as usize {
                 return Err(ApiError::KeyLimitReached(self.config.max_active_keys));
             }
@@ -1149,10 +1147,7 @@ impl Service {
                             key.created_by == user_id || owned_apps.contains(&key.application_id);
                         // Live keys only, as when an application is revoked:
                         // a key already revoked or expired keeps its verdict.
-                        if owned
-                            && key.owner_status == OwnerStatus::Active
-                            && matches!(key.status_at(now), KeyStatus::Active | KeyStatus::Disabled)
-                        {
+                        if owned && key.owner_status == OwnerStatus::Active && key.is_live(now) {
                             let (id, version) = (key.id.clone(), key.version);
                             let mut updated = key;
                             updated.owner_status = OwnerStatus::Deleted;
@@ -1260,8 +1255,7 @@ impl Service {
             .to_owned();
         let mut report = NotifyReport::default();
         for key in self.store.list_keys_expiring(now, now + window).await? {
-            let alive = matches!(key.status_at(now), KeyStatus::Active | KeyStatus::Disabled);
-            if !alive
+            if !key.is_live(now)
                 || key.replaced_by.is_some()
                 || key.application_status == ApplicationStatus::Revoked
                 || key.owner_status == OwnerStatus::Deleted
