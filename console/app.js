@@ -421,6 +421,14 @@ async function revokeApplication(app) {
 
 const STATUS_TEXT = { active: "Active", disabled: "Disabled", expired: "Expired", revoked: "Revoked" };
 
+// A live key that verification refuses for a reason above the key itself
+// (the API's `verdict`): shown instead of its status, so the page never
+// shows a key as working that POST /verify refuses.
+const REFUSED_TEXT = {
+  APPLICATION_REVOKED: "Application revoked",
+  OWNER_DELETED: "Owner offboarded",
+};
+
 async function renderApplication(appId) {
   const id = renderId;
   const back = h("p", { class: "breadcrumb" }, h("a", { href: "#/applications" }, "← Applications"));
@@ -519,23 +527,28 @@ function keyRow(app, key) {
   const button = (label, kind, onclick) =>
     h("button", { type: "button", class: `${kind} small`, onclick }, label, hidden(` ${key.name}`));
   const inGrace = Boolean(key.replaced_by);
-  if (key.status === "active" && session.can("keys:edit", app)) {
+  const refused = REFUSED_TEXT[key.verdict];
+  // A key refused above itself can only be deleted, like an expired one.
+  if (key.status === "active" && !refused && session.can("keys:edit", app)) {
     actions.append(button("Disable", "secondary", () => changeKey(app, key, "disable")));
   }
-  if (key.status === "disabled" && session.can("keys:edit", app)) {
+  if (key.status === "disabled" && !refused && session.can("keys:edit", app)) {
     actions.append(button("Enable", "secondary", () => changeKey(app, key, "enable")));
   }
-  if (key.status === "active" && !inGrace && session.canRegenerate(app)) {
+  if (key.status === "active" && !refused && !inGrace && session.canRegenerate(app)) {
     actions.append(button("Regenerate", "secondary", () => regenerateKey(app, key)));
   }
   // Expired keys offer only this.
   if (session.can("keys:revoke", app)) {
     actions.append(button("Delete", "danger", () => changeKey(app, key, "delete")));
   }
+  const badge = refused
+    ? h("span", { class: "badge status-refused", title: `Verification answers ${key.verdict}` }, refused)
+    : h("span", { class: `badge status-${key.status}` }, STATUS_TEXT[key.status] ?? key.status);
   const status = h(
     "td",
     {},
-    h("span", { class: `badge status-${key.status}` }, STATUS_TEXT[key.status] ?? key.status),
+    badge,
     inGrace && key.revoke_at
       ? h("span", { class: "hint block" }, "Replaced; works until ", when(key.revoke_at))
       : null,

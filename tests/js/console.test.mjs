@@ -482,6 +482,25 @@ test("an expired key offers only Delete", async () => {
   await close(opened);
 });
 
+test("a key that verification refuses above itself is not shown as Active", async () => {
+  const alice = await token("alice", "offboard", { all: true });
+  const bob = await token("bob", "offboard", { all: true });
+  const app = await call(bob, "POST", "/applications", { name: "Bob's" });
+  const { key, secret } = await call(alice, "POST", `/applications/${app.id}/keys`, { name: "alice's" });
+  await call(alice, "DELETE", "/users/bob");
+  assert.equal(await verdict(secret), "OWNER_DELETED");
+  const view = await call(alice, "GET", `/keys/${key.id}`);
+  assert.equal(view.status, "active");
+  assert.equal(view.verdict, "OWNER_DELETED");
+  const opened = await signedIn(alice, `#/applications/${app.id}`);
+  const { page } = opened;
+  await heading(page, "Bob's");
+  const row = keyRow(page, "alice's");
+  assert.equal(await statusOf(row), "Owner offboarded");
+  assert.deepStrictEqual(await buttonsOf(row), ["Delete"]);
+  await close(opened);
+});
+
 test("buttons follow the user's permissions, any and own", async () => {
   const alice = await token("alice", "perms", { all: true });
   const app = await call(alice, "POST", "/applications", { name: "Shared" });

@@ -17,5 +17,5 @@ pub use key::{KEY_REGEX, MalformedReason, ParsedKey, format_key, hash_key, parse
 pub use scope::{granted_by, is_valid_scope, scope_satisfies};
 pub use verdict::{
     ApplicationStatus, DecisionFields, KeyRecord, KeyStatus, OwnerStatus, StoredKeyStatus, Verdict,
-    VerdictCode, decide, validate, verdict_for,
+    VerdictCode, decide, standing, validate, verdict_for,
 };

@@ -270,27 +270,60 @@ pub fn decide<G: AsRef<str>>(
     if !matched || record.key_id != parsed.key_id {
         return VerdictCode::NotFound;
     }
-    if record.application_status == ApplicationStatus::Revoked {
+    match record.standing(now) {
+        VerdictCode::Valid => {
+            let granted = || record.scopes.iter().map(AsRef::as_ref);
+            if required_scopes
+                .iter()
+                .all(|required| scope::granted_by(granted(), required))
+            {
+                VerdictCode::Valid
+            } else {
+                VerdictCode::InsufficientScope
+            }
+        }
+        refused => refused,
+    }
+}
+
+/// A key's standing at `now`: what verification answers for the right
+/// secret before scopes are considered, the refusals in their precedence
+/// (application revoked, owner deleted, revoked, expired, disabled), else
+/// `Valid`. Key views carry it, so no read shows a key as working that
+/// verification refuses.
+pub fn standing(
+    application_status: ApplicationStatus,
+    owner_status: OwnerStatus,
+    status: StoredKeyStatus,
+    expires_at: i64,
+    revoke_at: Option<i64>,
+    now: i64,
+) -> VerdictCode {
+    if application_status == ApplicationStatus::Revoked {
         VerdictCode::ApplicationRevoked
-    } else if record.owner_status == OwnerStatus::Deleted {
+    } else if owner_status == OwnerStatus::Deleted {
         VerdictCode::OwnerDeleted
     } else {
-        match KeyStatus::at(record.status, record.expires_at, record.revoke_at, now) {
+        match KeyStatus::at(status, expires_at, revoke_at, now) {
             KeyStatus::Revoked => VerdictCode::Revoked,
             KeyStatus::Expired => VerdictCode::Expired,
             KeyStatus::Disabled => VerdictCode::Disabled,
-            KeyStatus::Active => {
-                let granted = || record.scopes.iter().map(AsRef::as_ref);
-                if required_scopes
-                    .iter()
-                    .all(|required| scope::granted_by(granted(), required))
-                {
-                    VerdictCode::Valid
-                } else {
-                    VerdictCode::InsufficientScope
-                }
-            }
+            KeyStatus::Active => VerdictCode::Valid,
         }
+    }
+}
+
+impl<G> DecisionFields<'_, G> {
+    /// [`standing`] of these fields.
+    pub fn standing(&self, now: i64) -> VerdictCode {
+        standing(
+            self.application_status,
+            self.owner_status,
+            self.status,
+            self.expires_at,
+            self.revoke_at,
+            now,
+        )
     }
 }
 
