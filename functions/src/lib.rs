@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod idempotency;
 pub mod lambda;
+pub mod logging;
 pub mod secret;
 pub mod service;
 pub mod store;

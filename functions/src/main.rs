@@ -176,16 +176,6 @@ fn open_store(data: &Path) -> Result<SqliteStore, String> {
     SqliteStore::open(&data.join("keyward.db")).map_err(|e| e.to_string())
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYWARD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 async fn serve(args: ServeArgs) -> Result<(), String> {
     args.config.validate()?;
     let store = open_store(&args.data.data)?;
@@ -355,7 +345,7 @@ async fn notify_expiring(args: NotifyArgs) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    keyward::logging::init_local();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
