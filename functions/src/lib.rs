@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod lambda;
 pub mod logging;
 pub mod secret;
+pub mod serve;
 pub mod service;
 pub mod store;
 pub mod usage;

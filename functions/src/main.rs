@@ -11,6 +11,7 @@ use keyward::clock::{Clock, SystemClock};
 use keyward::config::Config;
 use keyward::console;
 use keyward::http::{AppState, BearerJwt, router};
+use keyward::serve::ConnectionLimits;
 use keyward::service::{LogPublisher, Service};
 use keyward::store::sqlite::SqliteStore;
 use std::net::SocketAddr;
@@ -74,6 +75,8 @@ struct ServeArgs {
     /// the API: a copy of the console hosted elsewhere. None by default.
     #[arg(long = "cors-origin", env = "KEYWARD_CORS_ORIGINS", value_delimiter = ',', value_parser = console::parse_origin)]
     cors_origins: Vec<String>,
+    #[command(flatten)]
+    limits: ConnectionLimits,
     #[command(flatten)]
     config: Config,
 }
@@ -178,6 +181,7 @@ fn open_store(data: &Path) -> Result<SqliteStore, String> {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     args.config.validate()?;
+    args.limits.connection_cap()?;
     let store = open_store(&args.data.data)?;
     let (verifier, dev_secret) = match &args.jwks {
         Some(path) => {
@@ -248,12 +252,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     // Uses noted by verifications are written here, off the answer's path.
     let flusher = service.spawn_usage_flusher();
     // The peer address is the source the failed-verification limit counts.
-    let app = console::with_cors(router(state, None), args.cors_origins)
-        .into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    let app = console::with_cors(router(state, None), args.cors_origins);
+    keyward::serve::serve(listener, app, &args.limits, shutdown_signal()).await?;
     flusher.abort();
     let _ = service.flush_usage().await;
     Ok(())
