@@ -322,6 +322,7 @@ async fn run_connection(
     mut stopping: watch::Receiver<bool>,
     _slot: OwnedSemaphorePermit,
 ) {
+    // Answers are small and written whole: nothing gains from Nagle's delay.
     let _ = stream.set_nodelay(true);
     let io = TokioIo::new(ActivityStream {
         inner: stream,
