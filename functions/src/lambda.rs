@@ -73,22 +73,10 @@ pub async fn service_from_env() -> Result<Arc<Service>, Error> {
     )))
 }
 
-fn init_tracing() {
-    // JSON lines on stdout, which Lambda sends to CloudWatch Logs.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYWARD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .without_time()
-        .try_init();
-}
-
 /// Runs one HTTP function: the shared router restricted to `function`'s
 /// routes, behind API Gateway (payload format 2.0).
 pub async fn run_http_function(function: &'static str) -> Result<(), Error> {
-    init_tracing();
+    crate::logging::init_json();
     let service = service_from_env().await?;
     service.spawn_usage_flusher();
     let account_claim = service.config().account_claim.clone();
@@ -209,7 +197,7 @@ pub async fn authorize(
 }
 
 pub async fn run_authorizer() -> Result<(), Error> {
-    init_tracing();
+    crate::logging::init_json();
     let service = service_from_env().await?;
     service.spawn_usage_flusher();
     let scopes = Arc::new(RouteScopes::from_env()?);
@@ -225,7 +213,7 @@ pub async fn run_authorizer() -> Result<(), Error> {
 /// The daily job, on an EventBridge schedule (the event's content is not
 /// needed: the job looks at the clock).
 pub async fn run_notify_expiring() -> Result<(), Error> {
-    init_tracing();
+    crate::logging::init_json();
     let service = service_from_env().await?;
     lambda_http::lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
         let service = service.clone();

@@ -11,6 +11,7 @@ use keyward::clock::{Clock, SystemClock};
 use keyward::config::Config;
 use keyward::console;
 use keyward::http::{AppState, BearerJwt, router};
+use keyward::serve::ConnectionLimits;
 use keyward::service::{LogPublisher, Service};
 use keyward::store::sqlite::SqliteStore;
 use std::net::SocketAddr;
@@ -74,6 +75,8 @@ struct ServeArgs {
     /// the API: a copy of the console hosted elsewhere. None by default.
     #[arg(long = "cors-origin", env = "KEYWARD_CORS_ORIGINS", value_delimiter = ',', value_parser = console::parse_origin)]
     cors_origins: Vec<String>,
+    #[command(flatten)]
+    limits: ConnectionLimits,
     #[command(flatten)]
     config: Config,
 }
@@ -176,18 +179,9 @@ fn open_store(data: &Path) -> Result<SqliteStore, String> {
     SqliteStore::open(&data.join("keyward.db")).map_err(|e| e.to_string())
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("KEYWARD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-}
-
 async fn serve(args: ServeArgs) -> Result<(), String> {
     args.config.validate()?;
+    args.limits.connection_cap()?;
     let store = open_store(&args.data.data)?;
     let (verifier, dev_secret) = match &args.jwks {
         Some(path) => {
@@ -258,12 +252,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     // Uses noted by verifications are written here, off the answer's path.
     let flusher = service.spawn_usage_flusher();
     // The peer address is the source the failed-verification limit counts.
-    let app = console::with_cors(router(state, None), args.cors_origins)
-        .into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    let app = console::with_cors(router(state, None), args.cors_origins);
+    keyward::serve::serve(listener, app, &args.limits, shutdown_signal()).await?;
     flusher.abort();
     let _ = service.flush_usage().await;
     Ok(())
@@ -355,7 +345,7 @@ async fn notify_expiring(args: NotifyArgs) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    keyward::logging::init_local();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
