@@ -248,6 +248,12 @@ impl ApiError {
             status: status.as_u16(),
             detail: self.detail(),
             code: self.code(),
+            limit: match self {
+                ApiError::ApplicationLimitReached(limit) | ApiError::KeyLimitReached(limit) => {
+                    Some(*limit)
+                }
+                _ => None,
+            },
         }
     }
 }
@@ -260,6 +266,10 @@ pub struct Problem {
     pub status: u16,
     pub detail: String,
     pub code: &'static str,
+    /// The limit a `*_LIMIT_REACHED` problem reached, for clients to show
+    /// without reading `detail`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
 }
 
 impl IntoResponse for ApiError {
@@ -298,6 +308,9 @@ mod tests {
         let problem = ApiError::KeyLimitReached(10).problem();
         assert_eq!(problem.status, 409);
         assert_eq!(problem.code, "KEY_LIMIT_REACHED");
+        assert_eq!(problem.limit, Some(10));
+        assert_eq!(ApiError::ApplicationLimitReached(7).problem().limit, Some(7));
+        assert_eq!(ApiError::KeyRevoked.problem().limit, None);
         assert_eq!(problem.r#type, "urn:keyward:problem:key-limit-reached");
         assert!(problem.detail.contains("10"));
     }
