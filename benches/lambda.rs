@@ -189,7 +189,7 @@ async fn main() {
         )
         .await
         .unwrap();
-    let app_id = app.body["id"].as_str().unwrap().to_owned();
+    let app_id = app.id.clone();
     let created = service
         .create_key(
             &caller(),
@@ -204,8 +204,8 @@ async fn main() {
         )
         .await
         .unwrap();
-    let secret = created.body["secret"].as_str().unwrap().to_owned();
-    let key_id = created.body["key"]["id"].as_str().unwrap().to_owned();
+    let secret = created.secret.expose().to_owned();
+    let key_id = created.key.id.clone();
 
     // DynamoDB requests per verification, on the answer's path.
     counter.take();
@@ -266,7 +266,7 @@ async fn main() {
         .await
         .unwrap();
     let created_app = counter.take();
-    let app2_id = app2.body["id"].as_str().unwrap().to_owned();
+    let app2_id = app2.id.clone();
     let mut per_key = Vec::new();
     for i in 0..10 {
         service

@@ -182,7 +182,7 @@ async fn setup() -> Bench {
         )
         .await
         .expect("an application");
-    let app_id = app.body["id"].as_str().expect("its id").to_owned();
+    let app_id = app.id.clone();
     let mut keys = Vec::new();
     for i in 0..KEYS {
         let input = CreateKey {
@@ -195,10 +195,7 @@ async fn setup() -> Bench {
             .create_key(&caller, &app_id, &input, None)
             .await
             .expect("a key");
-        keys.push((
-            reply.body["key"]["id"].as_str().expect("an id").to_owned(),
-            reply.body["secret"].as_str().expect("a secret").to_owned(),
-        ));
+        keys.push((reply.key.id.clone(), reply.secret.expose().to_owned()));
     }
     Bench {
         service,

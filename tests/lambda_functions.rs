@@ -600,7 +600,7 @@ async fn new_app(service: &Service, owner: &Caller) -> String {
         .create_application(owner, &input, None)
         .await
         .unwrap();
-    reply.body["id"].as_str().unwrap().to_owned()
+    reply.id
 }
 
 async fn new_key(
@@ -617,10 +617,7 @@ async fn new_key(
         expires_at,
     };
     let reply = service.create_key(owner, app, &input, None).await.unwrap();
-    (
-        reply.body["key"]["id"].as_str().unwrap().to_owned(),
-        reply.body["secret"].as_str().unwrap().to_owned(),
-    )
+    (reply.key.id, reply.secret.expose().to_owned())
 }
 
 fn authorizer_event(authorization: &str) -> Value {

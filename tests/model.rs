@@ -23,12 +23,13 @@ mod moto;
 use keyward::auth::Caller;
 use keyward::clock::ManualClock;
 use keyward::config::Config;
+use keyward::domain::KeyView;
 use keyward::domain::rfc3339;
 use keyward::error::ApiError;
-use keyward::idempotency::Reply;
 use keyward::secret::Secret;
 use keyward::service::{
-    CreateApplication, CreateKey, LogPublisher, PageQuery, RegenerateKey, Service, VerifyRequest,
+    CreateApplication, CreateKey, CreatedKey, LogPublisher, PageQuery, RegenerateKey, Service,
+    VerifyRequest,
 };
 use keyward::store::Store;
 use proptest::prelude::*;
@@ -660,11 +661,14 @@ fn system(store: Arc<dyn Store>, limit: usize) -> System {
     }
 }
 
-fn outcome(result: &Result<Reply, ApiError>) -> Outcome {
-    match result {
-        Ok(reply) => Ok(reply.status),
-        Err(e) => Err(e.code()),
-    }
+/// The status the HTTP API gives a creation's answer (201), or its code.
+fn created<T>(result: &Result<T, ApiError>) -> Outcome {
+    result.as_ref().map(|_| 201).map_err(ApiError::code)
+}
+
+/// The status the HTTP API gives any other answer (200), or its code.
+fn answered<T>(result: &Result<T, ApiError>) -> Outcome {
+    result.as_ref().map(|_| 200).map_err(ApiError::code)
 }
 
 /// What a run saw, to show (and check) that the cases reach what they are
@@ -725,12 +729,12 @@ impl Runner<'_> {
                     key_prefix: None,
                 };
                 let result = service.create_application(&by.caller(), &input, None).await;
-                let actual = outcome(&result);
+                let actual = created(&result);
                 self.note("create_application", actual);
                 same(expected, actual, "create_application")?;
                 if let Ok(reply) = result {
                     self.model.apps.push(ModelApp {
-                        id: reply.body["id"].as_str().unwrap_or_default().to_owned(),
+                        id: reply.id,
                         account: by.account(),
                         created_by: *by,
                         revoked: false,
@@ -760,7 +764,7 @@ impl Runner<'_> {
                     let result = service
                         .create_key(&by.caller(), &app_id, &input, None)
                         .await;
-                    let actual = outcome(&result);
+                    let actual = created(&result);
                     self.note("create_key", actual);
                     same(expected.map(|_| 201), actual, "create_key")?;
                     if let (Ok(expires_at), Ok(reply), Some(app)) = (expected, result, app) {
@@ -779,7 +783,7 @@ impl Runner<'_> {
                     service.disable_key(&by.caller(), &id, None).await
                 };
                 let name = if enable { "enable_key" } else { "disable_key" };
-                let actual = outcome(&result);
+                let actual = answered(&result);
                 self.note(name, actual);
                 same(expected.map(|_| 200), actual, name)?;
                 if let Ok(i) = expected {
@@ -793,7 +797,7 @@ impl Runner<'_> {
                 let result = service
                     .revoke_key(&by.caller(), &self.key_id(key), None)
                     .await;
-                let actual = outcome(&result);
+                let actual = answered(&result);
                 self.note("revoke_key", actual);
                 same(expected.map(|_| 200), actual, "revoke_key")?;
                 if let Ok(i) = expected {
@@ -824,7 +828,7 @@ impl Runner<'_> {
                 });
                 let id = app.map_or("app_missing".to_owned(), |i| self.model.apps[i].id.clone());
                 let result = service.revoke_application(&by.caller(), &id, None).await;
-                let actual = outcome(&result);
+                let actual = answered(&result);
                 self.note("revoke_application", actual);
                 same(expected.map(|_| 200), actual, "revoke_application")?;
                 if let Ok(i) = expected {
@@ -838,17 +842,15 @@ impl Runner<'_> {
                     Err("PERMISSION_DENIED")
                 };
                 let result = service.offboard_user(&by.caller(), target.id(), None).await;
-                let actual = outcome(&result);
+                let actual = answered(&result);
                 self.note("offboard_user", actual);
                 same(expected, actual, "offboard_user")?;
                 if let Ok(reply) = result {
                     let (apps, keys) = self.model.offboard(by.account(), *target);
-                    let len = |field: &str| reply.body[field].as_array().map_or(0, Vec::len);
                     ensure!(
-                        (len("applications"), len("keys")) == (apps, keys),
+                        (reply.applications.len(), reply.keys.len()) == (apps, keys),
                         "offboard_user: the model marks {apps} applications and {keys} keys, \
-                         the service answered {}",
-                        reply.body
+                         the service answered {reply:?}"
                     );
                 }
             }
@@ -877,7 +879,7 @@ impl Runner<'_> {
             .service
             .regenerate_key(&by.caller(), &self.key_id(key), &input, None)
             .await;
-        let actual = outcome(&result);
+        let actual = created(&result);
         let with_grace = actual.is_ok() && grace.unwrap_or(0) > 0;
         self.note(
             if with_grace {
@@ -893,7 +895,7 @@ impl Runner<'_> {
             let new_id = self.issued(&reply, app, by, scopes, expires_at)?;
             let new_index = self.model.keys.len() - 1;
             ensure!(
-                reply.body["key"]["replaces"] == self.model.keys[old].id.as_str(),
+                reply.key.replaces.as_deref() == Some(self.model.keys[old].id.as_str()),
                 "regenerate_key: the new key {new_id} does not name the old one"
             );
             let now = self.model.now;
@@ -917,17 +919,16 @@ impl Runner<'_> {
     /// Adds a key the service issued to the model, after checking the answer.
     fn issued(
         &mut self,
-        reply: &Reply,
+        reply: &CreatedKey,
         app: usize,
         by: User,
         scopes: &'static [&'static str],
         expires_at: i64,
     ) -> Result<String, TestCaseError> {
-        let view = &reply.body["key"];
-        let id = view["id"].as_str().unwrap_or_default().to_owned();
+        let view = serde_json::to_value(&reply.key).unwrap_or_default();
+        let id = reply.key.id.clone();
         ensure!(
-            reply.status == 201
-                && view["status"] == "active"
+            view["status"] == "active"
                 && view["application_id"] == self.model.apps[app].id.as_str()
                 && view["created_by"] == by.id()
                 && view["expires_at"] == rfc3339::format(expires_at).as_str(),
@@ -936,7 +937,7 @@ impl Runner<'_> {
         );
         self.model.keys.push(ModelKey {
             id: id.clone(),
-            secret: reply.body["secret"].as_str().unwrap_or_default().to_owned(),
+            secret: reply.secret.expose().to_owned(),
             app,
             account: self.model.apps[app].account,
             created_by: by,
@@ -954,16 +955,17 @@ impl Runner<'_> {
 
     fn check_reply_status(
         &self,
-        result: &Result<Reply, ApiError>,
+        result: &Result<KeyView, ApiError>,
         key: usize,
         what: &str,
     ) -> Result<(), TestCaseError> {
         let expected = self.model.status(&self.model.keys[key]).name();
-        let body = &result.as_ref().map(|r| &r.body);
+        let status = result
+            .as_ref()
+            .map(|view| serde_json::to_value(view.status).unwrap_or_default());
         ensure!(
-            body.is_ok_and(|b| b["status"] == expected),
-            "{what}: the answer's status is not {expected}: {:?}",
-            body.map(|b| b["status"].clone())
+            status.as_ref().is_ok_and(|s| s == expected),
+            "{what}: the answer's status is not {expected}: {status:?}"
         );
         Ok(())
     }
@@ -1412,7 +1414,7 @@ async fn new_app(service: &Service, caller: &Caller) -> String {
         .create_application(caller, &input, None)
         .await
         .unwrap();
-    reply.body["id"].as_str().unwrap().to_owned()
+    reply.id
 }
 
 /// A new key: (id, secret).
@@ -1424,8 +1426,7 @@ async fn new_key(service: &Service, caller: &Caller, app: &str) -> (String, Stri
         expires_at: None,
     };
     let reply = service.create_key(caller, app, &input, None).await.unwrap();
-    let id = reply.body["key"]["id"].as_str().unwrap().to_owned();
-    (id, reply.body["secret"].as_str().unwrap().to_owned())
+    (reply.key.id, reply.secret.expose().to_owned())
 }
 
 async fn verdict_of(service: &Service, secret: &str) -> String {
@@ -1460,8 +1461,7 @@ async fn offboarding_more_than_one_commit_holds(store: Arc<dyn Store>) {
         .offboard_user(&dave, "alice", None)
         .await
         .unwrap_or_else(|e| panic!("offboarding failed: {e:?}"));
-    let len = |field: &str| reply.body[field].as_array().map_or(0, Vec::len);
-    assert_eq!((len("applications"), len("keys")), (10, 100));
+    assert_eq!((reply.applications.len(), reply.keys.len()), (10, 100));
     for secret in &secrets {
         assert_eq!(verdict_of(&sut.service, secret).await, "OWNER_DELETED");
     }
@@ -1494,8 +1494,8 @@ async fn offboarding_more_than_one_commit_holds(store: Arc<dyn Store>) {
         .offboard_user(&dave, "alice", None)
         .await
         .unwrap();
-    assert_eq!(again.body["keys"], serde_json::json!([]));
-    assert_eq!(again.body["applications"], serde_json::json!([]));
+    assert!(again.keys.is_empty());
+    assert!(again.applications.is_empty());
 }
 
 /// Keys in a grace period do not count toward the limit, so an application
@@ -1518,8 +1518,8 @@ async fn revoking_an_application_with_more_live_keys_than_one_commit_holds(store
                 .regenerate_key(&alice, &id, &input, None)
                 .await
                 .unwrap();
-            id = reply.body["key"]["id"].as_str().unwrap().to_owned();
-            secrets.push(reply.body["secret"].as_str().unwrap().to_owned());
+            id = reply.key.id;
+            secrets.push(reply.secret.expose().to_owned());
         }
     }
     assert_eq!(secrets.len(), 60);
@@ -1531,7 +1531,7 @@ async fn revoking_an_application_with_more_live_keys_than_one_commit_holds(store
         .revoke_application(&alice, &app, None)
         .await
         .unwrap_or_else(|e| panic!("revoking the application failed: {e:?}"));
-    assert_eq!(reply.body["status"], "revoked");
+    assert_eq!(reply.status, wasm_validator::ApplicationStatus::Revoked);
     for secret in &secrets {
         assert_eq!(
             verdict_of(&sut.service, secret).await,
@@ -1563,8 +1563,8 @@ async fn regenerating_needs_the_scopes_the_new_key_carries(store: Arc<dyn Store>
         .create_key(&alice, &bobs_app, &input, None)
         .await
         .unwrap();
-    let id = reply.body["key"]["id"].as_str().unwrap();
-    let secret = reply.body["secret"].as_str().unwrap();
+    let id = reply.key.id.as_str();
+    let secret = reply.secret.expose();
     let err = sut
         .service
         .regenerate_key(&bob, id, &RegenerateKey::default(), None)
@@ -1600,7 +1600,7 @@ async fn offboarding_leaves_dead_keys_their_verdict(store: Arc<dyn Store>) {
         .create_key(&alice, &app, &expiring, None)
         .await
         .unwrap();
-    let expired = reply.body["secret"].as_str().unwrap().to_owned();
+    let expired = reply.secret.expose().to_owned();
     let (graced_id, graced) = new_key(&sut.service, &alice, &app).await;
     let regenerate = RegenerateKey {
         expires_at: None,
@@ -1611,7 +1611,7 @@ async fn offboarding_leaves_dead_keys_their_verdict(store: Arc<dyn Store>) {
         .regenerate_key(&alice, &graced_id, &regenerate, None)
         .await
         .unwrap();
-    let replacement = replacement.body["secret"].as_str().unwrap().to_owned();
+    let replacement = replacement.secret.expose().to_owned();
     let (revoked_id, revoked) = new_key(&sut.service, &alice, &app).await;
     sut.service
         .revoke_key(&alice, &revoked_id, None)
@@ -1625,7 +1625,7 @@ async fn offboarding_leaves_dead_keys_their_verdict(store: Arc<dyn Store>) {
         .offboard_user(&dave, "alice", None)
         .await
         .unwrap();
-    assert_eq!(reply.body["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(reply.keys.len(), 1);
     assert_eq!(verdict_of(&sut.service, &expired).await, "EXPIRED");
     assert_eq!(verdict_of(&sut.service, &graced).await, "REVOKED");
     assert_eq!(verdict_of(&sut.service, &revoked).await, "REVOKED");

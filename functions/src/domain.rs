@@ -6,8 +6,8 @@ use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use wasm_validator::{
-    ApplicationStatus, KeyRecord, KeyStatus, OwnerStatus, StoredKeyStatus, VerdictCode,
-    is_valid_scope, key::is_valid_prefix, scope::MAX_SCOPES,
+    ApplicationStatus, DecisionFields, KeyRecord, KeyStatus, OwnerStatus, StoredKeyStatus,
+    VerdictCode, is_valid_scope, key::is_valid_prefix, scope::MAX_SCOPES,
 };
 
 pub const MAX_NAME_CHARS: usize = 64;
@@ -30,14 +30,27 @@ pub mod rfc3339 {
         s.serialize_str(&format(*epoch))
     }
 
+    /// Views are read back from sealed idempotency records.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        use serde::Deserialize;
+        let text = String::deserialize(d)?;
+        super::parse_rfc3339(&text).map_err(serde::de::Error::custom)
+    }
+
     pub mod option {
-        use serde::Serializer;
+        use serde::{Deserialize, Deserializer, Serializer};
 
         pub fn serialize<S: Serializer>(epoch: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
             match epoch {
                 Some(e) => s.serialize_str(&super::format(*e)),
                 None => s.serialize_none(),
             }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|text| super::super::parse_rfc3339(&text).map_err(serde::de::Error::custom))
+                .transpose()
         }
     }
 }
@@ -146,6 +159,20 @@ impl Key {
         )
     }
 
+    /// The fields the core's decision reads, borrowed from the key.
+    pub fn decision_fields(&self) -> DecisionFields<'_, String> {
+        DecisionFields {
+            key_id: &self.id,
+            hash: &self.hash,
+            status: self.status,
+            expires_at: self.expires_at,
+            revoke_at: self.revoke_at,
+            scopes: &self.scopes,
+            application_status: self.application_status,
+            owner_status: self.owner_status,
+        }
+    }
+
     pub fn record(&self) -> KeyRecord {
         KeyRecord {
             key_id: self.id.clone(),
@@ -214,7 +241,7 @@ pub fn keys_counting_toward_limit(keys: &[Key], now: i64) -> usize {
 }
 
 /// A key as every read returns it: no hash, no secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KeyView {
     pub id: String,
     pub application_id: String,
@@ -235,17 +262,29 @@ pub struct KeyView {
     pub updated_at: i64,
     #[serde(with = "rfc3339")]
     pub expires_at: i64,
-    #[serde(serialize_with = "rfc3339::option::serialize")]
+    #[serde(with = "rfc3339::option")]
     pub revoked_at: Option<i64>,
-    #[serde(serialize_with = "rfc3339::option::serialize")]
+    #[serde(with = "rfc3339::option")]
     pub revoke_at: Option<i64>,
     pub replaced_by: Option<String>,
     pub replaces: Option<String>,
-    #[serde(serialize_with = "rfc3339::option::serialize")]
+    #[serde(with = "rfc3339::option")]
     pub last_used_at: Option<i64>,
 }
 
 impl Application {
+    /// New keys (created or regenerated) need a live application whose
+    /// owner is still here.
+    pub fn accepts_new_keys(&self) -> Result<(), ApiError> {
+        if self.status == ApplicationStatus::Revoked {
+            Err(ApiError::ApplicationRevoked)
+        } else if self.owner_status == OwnerStatus::Deleted {
+            Err(ApiError::OwnerDeleted)
+        } else {
+            Ok(())
+        }
+    }
+
     pub fn view(&self) -> ApplicationView {
         ApplicationView {
             id: self.id.clone(),
@@ -263,7 +302,7 @@ impl Application {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ApplicationView {
     pub id: String,
     pub account: String,
@@ -276,7 +315,7 @@ pub struct ApplicationView {
     #[serde(with = "rfc3339")]
     pub updated_at: i64,
     pub status: ApplicationStatus,
-    #[serde(serialize_with = "rfc3339::option::serialize")]
+    #[serde(with = "rfc3339::option")]
     pub revoked_at: Option<i64>,
     pub owner_status: OwnerStatus,
 }
@@ -290,24 +329,10 @@ pub struct AuditEvent {
     pub action: String,
     pub target_type: String,
     pub target_id: String,
-    #[serde(with = "time_epoch_rfc3339")]
+    #[serde(with = "rfc3339")]
     pub at: i64,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
-}
-
-/// Stored and served as RFC 3339 (audit and notices are read-mostly).
-mod time_epoch_rfc3339 {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(epoch: &i64, s: S) -> Result<S::Ok, S::Error> {
-        super::rfc3339::serialize(epoch, s)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-        let text = String::deserialize(d)?;
-        super::parse_rfc3339(&text).map_err(serde::de::Error::custom)
-    }
 }
 
 /// One expiry notice: one per key and day.
@@ -321,11 +346,11 @@ pub struct Notice {
     pub key_id: String,
     pub key_name: String,
     pub application_id: String,
-    #[serde(with = "time_epoch_rfc3339")]
+    #[serde(with = "rfc3339")]
     pub expires_at: i64,
     pub days_left: i64,
     pub day: String,
-    #[serde(with = "time_epoch_rfc3339")]
+    #[serde(with = "rfc3339")]
     pub created_at: i64,
 }
 

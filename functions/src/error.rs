@@ -309,7 +309,10 @@ mod tests {
         assert_eq!(problem.status, 409);
         assert_eq!(problem.code, "KEY_LIMIT_REACHED");
         assert_eq!(problem.limit, Some(10));
-        assert_eq!(ApiError::ApplicationLimitReached(7).problem().limit, Some(7));
+        assert_eq!(
+            ApiError::ApplicationLimitReached(7).problem().limit,
+            Some(7)
+        );
         assert_eq!(ApiError::KeyRevoked.problem().limit, None);
         assert_eq!(problem.r#type, "urn:keyward:problem:key-limit-reached");
         assert!(problem.detail.contains("10"));

@@ -15,20 +15,13 @@ use base64::engine::general_purpose::STANDARD;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use hkdf::Hkdf;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use wasm_validator::key::to_hex;
 use zeroize::Zeroizing;
 
 pub const HEADER: &str = "idempotency-key";
-
-/// A mutation's answer: what the HTTP layer sends and a retry replays.
-/// No `Debug`: a create's body holds the secret.
-#[derive(Serialize, Deserialize)]
-pub struct Reply {
-    pub status: u16,
-    pub body: serde_json::Value,
-}
 
 /// An Idempotency-Key presented with a request, bound to its caller and to
 /// the request's fingerprint.
@@ -96,14 +89,16 @@ impl Idempotency {
         ChaCha20Poly1305::new(self.cipher_key.as_ref().into())
     }
 
-    pub fn seal(
+    /// Seals a mutation's result (a create's holds the secret) for a
+    /// retry to replay.
+    pub fn seal<T: Serialize>(
         &self,
-        reply: &Reply,
+        result: &T,
         nonce: [u8; 12],
         expires_at: i64,
     ) -> Result<IdempotencyRecord, ApiError> {
         let plain = Zeroizing::new(
-            serde_json::to_vec(reply).map_err(|e| ApiError::Internal(e.to_string()))?,
+            serde_json::to_vec(result).map_err(|e| ApiError::Internal(e.to_string()))?,
         );
         let sealed = self
             .cipher()
@@ -127,8 +122,8 @@ impl Idempotency {
         })
     }
 
-    /// The stored answer, when this request is the one that made it.
-    pub fn open(&self, record: &IdempotencyRecord) -> Result<Reply, ApiError> {
+    /// The stored result, when this request is the one that made it.
+    pub fn open<T: DeserializeOwned>(&self, record: &IdempotencyRecord) -> Result<T, ApiError> {
         // Belt and braces: a record is only ever replayed to the caller who
         // made it, even if two callers' record ids were to collide.
         if record.account != self.account || record.user_id != self.user_id {
@@ -187,47 +182,44 @@ mod tests {
         let a = Idempotency::new("deploy-42", &caller_in("col\u{0}b", "c"), fp.clone()).unwrap();
         let b = Idempotency::new("deploy-42", &caller_in("col", "b\u{0}c"), fp).unwrap();
         assert_ne!(a.record_id(), b.record_id());
-        let reply = Reply {
-            status: 201,
-            body: serde_json::json!({"secret": "kw_a"}),
-        };
+        let reply = serde_json::json!({"secret": "kw_a"});
         let record = a.seal(&reply, [1; 12], 100).unwrap();
         assert_eq!(record.account, "col\u{0}b");
         assert_eq!(record.user_id, "c");
         // Even handed A's record, B gets no replay.
         assert_eq!(
-            b.open(&record).err().map(|e| e.code()),
+            b.open::<serde_json::Value>(&record).err().map(|e| e.code()),
             Some("IDEMPOTENCY_KEY_REUSED")
         );
-        assert_eq!(a.open(&record).unwrap().body["secret"], "kw_a");
+        let opened: serde_json::Value = a.open(&record).unwrap();
+        assert_eq!(opened["secret"], "kw_a");
     }
 
     #[test]
     fn seals_and_opens_only_with_the_same_key_and_request() {
         let fp = fingerprint("POST", "/applications/x/keys", b"{}");
         let idem = Idempotency::new("retry-1", &caller("u1"), fp.clone()).unwrap();
-        let reply = Reply {
-            status: 201,
-            body: serde_json::json!({"secret": "kw_supersecret"}),
-        };
+        let reply = serde_json::json!({"secret": "kw_supersecret"});
         let record = idem.seal(&reply, [7; 12], 100).unwrap();
         assert!(!record.sealed.contains("supersecret"));
         assert!(!record.id.contains("retry-1"));
-        let opened = idem.open(&record).unwrap();
-        assert_eq!(opened.status, 201);
-        assert_eq!(opened.body["secret"], "kw_supersecret");
+        let opened: serde_json::Value = idem.open(&record).unwrap();
+        assert_eq!(opened["secret"], "kw_supersecret");
 
         let other_body =
             Idempotency::new("retry-1", &caller("u1"), fingerprint("POST", "/x", b"{1}")).unwrap();
         assert_eq!(
-            other_body.open(&record).err().map(|e| e.code()),
+            other_body
+                .open::<serde_json::Value>(&record)
+                .err()
+                .map(|e| e.code()),
             Some("IDEMPOTENCY_KEY_REUSED")
         );
         // Another user's same header value finds another record id and
         // cannot open this one.
         let other_user = Idempotency::new("retry-1", &caller("u2"), fp).unwrap();
         assert_ne!(other_user.record_id(), idem.record_id());
-        assert!(other_user.open(&record).is_err());
+        assert!(other_user.open::<serde_json::Value>(&record).is_err());
     }
 
     #[test]

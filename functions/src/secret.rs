@@ -1,6 +1,7 @@
 //! A type for key secrets that cannot print itself.
 //!
-//! As crates.io keeps its tokens: no `Debug`, no `Display`, no `Serialize`,
+//! As crates.io keeps its tokens: no `Debug`, no `Display`, no `Serialize`
+//! (only [`serialize_exposed`], named at each use),
 //! so a secret cannot reach a log line, an error or a stored item by
 //! accident; reading it takes an explicit `expose()`. It is zeroed on drop.
 
@@ -27,6 +28,13 @@ impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         String::deserialize(deserializer).map(Secret::new)
     }
+}
+
+/// Serialises the secret itself: `#[serde(serialize_with)]` on the one
+/// answer that shows a secret once (create and regenerate), and on the
+/// sealed copy of that answer kept for idempotent retries.
+pub fn serialize_exposed<S: serde::Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose())
 }
 
 #[cfg(test)]

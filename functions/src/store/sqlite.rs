@@ -758,7 +758,6 @@ mod tests {
     use crate::auth::{Caller, perm};
     use crate::clock::ManualClock;
     use crate::config::Config;
-    use crate::secret::Secret;
     use crate::service::{CreateApplication, CreateKey, LogPublisher, Service, VerifyRequest};
     use std::sync::Arc;
     use wasm_validator::VerdictCode;
@@ -796,7 +795,7 @@ mod tests {
         let key = service
             .create_key(
                 &alice,
-                app.body["id"].as_str().unwrap(),
+                &app.id,
                 &CreateKey {
                     name: "k".into(),
                     description: String::new(),
@@ -807,9 +806,9 @@ mod tests {
             )
             .await
             .unwrap();
-        let id = key.body["key"]["id"].as_str().unwrap().to_owned();
+        let id = key.key.id;
         let request = VerifyRequest {
-            key: Secret::new(key.body["secret"].as_str().unwrap().to_owned()),
+            key: key.secret,
             scopes: Vec::new(),
         };
         (alice, id, request)

@@ -1,0 +1,123 @@
+//! Request bodies as they arrive: unknown fields refused, numbers read as
+//! JSON means them. Each turns into the service's input.
+
+use crate::secret::Secret;
+use crate::service::{CreateApplication, CreateKey, RegenerateKey, UpdateFields, VerifyRequest};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApplicationBody {
+    name: String,
+    #[serde(default)]
+    description: String,
+    key_prefix: Option<String>,
+}
+
+impl From<CreateApplicationBody> for CreateApplication {
+    fn from(b: CreateApplicationBody) -> Self {
+        CreateApplication {
+            name: b.name,
+            description: b.description,
+            key_prefix: b.key_prefix,
+        }
+    }
+}
+
+/// PATCH of an application or a key.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateFieldsBody {
+    name: Option<String>,
+    description: Option<String>,
+}
+
+impl From<UpdateFieldsBody> for UpdateFields {
+    fn from(b: UpdateFieldsBody) -> Self {
+        UpdateFields {
+            name: b.name,
+            description: b.description,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyBody {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+    expires_at: Option<String>,
+}
+
+impl From<CreateKeyBody> for CreateKey {
+    fn from(b: CreateKeyBody) -> Self {
+        CreateKey {
+            name: b.name,
+            description: b.description,
+            scopes: b.scopes,
+            expires_at: b.expires_at,
+        }
+    }
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegenerateKeyBody {
+    expires_at: Option<String>,
+    #[serde(default, deserialize_with = "whole_seconds")]
+    grace_seconds: Option<i64>,
+}
+
+impl From<RegenerateKeyBody> for RegenerateKey {
+    fn from(b: RegenerateKeyBody) -> Self {
+        RegenerateKey {
+            expires_at: b.expires_at,
+            grace_seconds: b.grace_seconds,
+        }
+    }
+}
+
+/// JSON has one kind of number: `3600.0` is the integer 3600 (JSON Schema's
+/// `integer` says so too), though serde's `i64` refuses it. A fraction is
+/// refused; a whole number beyond `i64` saturates, so the range check
+/// answers it.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_i64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        // `as` saturates at the ends of `i64`.
+        Some(f) if f.fract() == 0.0 => Ok(Some(f as i64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "grace_seconds must be a whole number of seconds, not {number}"
+        ))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    key: Secret,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+impl From<VerifyBody> for VerifyRequest {
+    fn from(b: VerifyBody) -> Self {
+        VerifyRequest {
+            key: b.key,
+            scopes: b.scopes,
+        }
+    }
+}
+
+/// Lifecycle POSTs take no fields, but accept `{}`.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmptyBody {}

@@ -1,0 +1,203 @@
+//! The handlers: each reads the request, calls the service, and picks the
+//! status code (201 for what a POST creates, 200 otherwise).
+
+use super::bodies::{
+    CreateApplicationBody, CreateKeyBody, EmptyBody, RegenerateKeyBody, UpdateFieldsBody,
+    VerifyBody,
+};
+use super::extract::{AppState, Id, JsonBody, MutationContext, OptionalBody, Paging, PeerIp};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use std::time::Instant;
+
+type Answer<T> = Result<T, ApiError>;
+
+/// A new object: 201 with its body.
+fn created<T: serde::Serialize>(value: T) -> impl IntoResponse {
+    (StatusCode::CREATED, Json(value))
+}
+
+pub(super) async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+pub(super) async fn create_application(
+    State(s): State<AppState>,
+    caller: Caller,
+    ctx: MutationContext,
+    body: JsonBody<CreateApplicationBody>,
+) -> Answer<impl IntoResponse> {
+    let idem = ctx.idempotency(&caller, &body.raw)?;
+    let input = body.value.into();
+    let app = s
+        .service
+        .create_application(&caller, &input, idem.as_ref())
+        .await?;
+    Ok(created(app))
+}
+
+pub(super) async fn list_applications(
+    State(s): State<AppState>,
+    caller: Caller,
+    Paging(q): Paging,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(s.service.list_applications(&caller, &q).await?))
+}
+
+pub(super) async fn get_application(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(s.service.get_application(&caller, &id).await?))
+}
+
+pub(super) async fn update_application(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    body: JsonBody<UpdateFieldsBody>,
+) -> Answer<impl IntoResponse> {
+    let input = body.value.into();
+    Ok(Json(
+        s.service.update_application(&caller, &id, &input).await?,
+    ))
+}
+
+pub(super) async fn create_key(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ctx: MutationContext,
+    body: JsonBody<CreateKeyBody>,
+) -> Answer<impl IntoResponse> {
+    let idem = ctx.idempotency(&caller, &body.raw)?;
+    let input = body.value.into();
+    let key = s
+        .service
+        .create_key(&caller, &id, &input, idem.as_ref())
+        .await?;
+    Ok(created(key))
+}
+
+pub(super) async fn list_keys(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    Paging(q): Paging,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(s.service.list_keys(&caller, &id, &q).await?))
+}
+
+pub(super) async fn get_key(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(s.service.get_key(&caller, &id).await?))
+}
+
+pub(super) async fn update_key(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    body: JsonBody<UpdateFieldsBody>,
+) -> Answer<impl IntoResponse> {
+    let input = body.value.into();
+    Ok(Json(s.service.update_key(&caller, &id, &input).await?))
+}
+
+pub(super) async fn regenerate_key(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ctx: MutationContext,
+    OptionalBody(body): OptionalBody<RegenerateKeyBody>,
+) -> Answer<impl IntoResponse> {
+    let idem = ctx.idempotency(&caller, &body.raw)?;
+    let input = body.value.into();
+    let key = s
+        .service
+        .regenerate_key(&caller, &id, &input, idem.as_ref())
+        .await?;
+    Ok(created(key))
+}
+
+/// A lifecycle POST: no fields, an optional Idempotency-Key, 200 with the
+/// object as it now is.
+macro_rules! lifecycle_handler {
+    ($($name:ident),*) => {$(
+        pub(super) async fn $name(
+            State(s): State<AppState>,
+            caller: Caller,
+            Id(id): Id,
+            ctx: MutationContext,
+            OptionalBody(body): OptionalBody<EmptyBody>,
+        ) -> Answer<impl IntoResponse> {
+            let idem = ctx.idempotency(&caller, &body.raw)?;
+            Ok(Json(s.service.$name(&caller, &id, idem.as_ref()).await?))
+        }
+    )*};
+}
+
+lifecycle_handler!(revoke_application, disable_key, enable_key, revoke_key);
+
+pub(super) async fn get_key_record(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(s.service.get_key_record(&caller, &id).await?))
+}
+
+pub(super) async fn verify_key(
+    State(s): State<AppState>,
+    PeerIp(source): PeerIp,
+    body: JsonBody<VerifyBody>,
+) -> Answer<impl IntoResponse> {
+    let limited = s.verify_failures.as_deref().zip(source);
+    if let Some((limit, ip)) = limited
+        && let Some(seconds) = limit.retry_after(ip, Instant::now())
+    {
+        return Err(ApiError::TooManyFailedVerifications(seconds));
+    }
+    let verdict = s.service.verify(&body.value.into()).await?;
+    if let Some((limit, ip)) = limited
+        && !verdict.valid
+    {
+        limit.record_failure(ip, Instant::now());
+    }
+    Ok(Json(verdict))
+}
+
+pub(super) async fn list_notifications(
+    State(s): State<AppState>,
+    caller: Caller,
+    Paging(q): Paging,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(s.service.list_notifications(&caller, &q).await?))
+}
+
+pub(super) async fn list_audit(
+    State(s): State<AppState>,
+    caller: Caller,
+    Paging(q): Paging,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(s.service.list_audit(&caller, &q).await?))
+}
+
+pub(super) async fn offboard_user(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ctx: MutationContext,
+) -> Answer<impl IntoResponse> {
+    let idem = ctx.idempotency(&caller, b"")?;
+    Ok(Json(
+        s.service.offboard_user(&caller, &id, idem.as_ref()).await?,
+    ))
+}
