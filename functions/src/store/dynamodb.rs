@@ -23,6 +23,10 @@
 //! item they list. Verification is one strongly consistent `GetItem` of the
 //! key item, which carries everything the verdict needs. TTL (`ttl`, epoch
 //! seconds) purges expired and revoked keys after the retention period.
+//!
+//! Every conditional write of a commit also stores the commit's random
+//! token (`commit_token`), so that a resent transaction can tell that its
+//! first attempt applied (`dynamodb/commit.rs`).
 
 mod commit;
 
