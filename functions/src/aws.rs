@@ -6,9 +6,12 @@ use crate::domain::Notice;
 use crate::service::NoticePublisher;
 use async_trait::async_trait;
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::Region;
 use aws_smithy_http_client::tls::{self, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use std::time::Duration;
 
 /// The root certificates of Amazon Trust Services, which every AWS endpoint
 /// chains to (the file says which and where from).
@@ -83,6 +86,46 @@ pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
     http_client_trusting(TlsRoots::Native)
 }
 
+/// How long one HTTP attempt may take, connecting included. A key
+/// verification is one `GetItem` that DynamoDB answers in milliseconds and a
+/// 100-item transaction in tens of them; without this the SDK sets no read
+/// timeout at all, and a verification stuck on a dead connection would hang
+/// until Lambda's 10 s timeout.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(1_000);
+/// Connecting (TCP and TLS) to the regional endpoint, within an attempt
+/// (the SDK's default is 3.1 s).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(1_000);
+/// All attempts of one call, back-offs included: a caller (the authorizer,
+/// a platform's verification) gets `STORE_UNAVAILABLE` within this, not
+/// after the function's timeout.
+pub const OPERATION_TIMEOUT: Duration = Duration::from_millis(3_000);
+/// Attempts of one call in the SDK's standard retry mode (which retries
+/// throttling, 5xx, timeouts and broken connections, spending from a
+/// per-client token bucket so that an outage does not multiply the load).
+pub const MAX_ATTEMPTS: u32 = 3;
+/// The first back-off's upper bound (full jitter, doubling per attempt).
+/// The SDK's default of 1 s would spend most of the operation's budget on
+/// the first retry; DynamoDB's throttling is per partition and short-lived.
+pub const INITIAL_BACKOFF: Duration = Duration::from_millis(50);
+pub const MAX_BACKOFF: Duration = Duration::from_millis(500);
+
+/// The SDK's retry settings for every client keyward builds.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(MAX_ATTEMPTS)
+        .with_initial_backoff(INITIAL_BACKOFF)
+        .with_max_backoff(MAX_BACKOFF)
+}
+
+/// The SDK's timeouts for every client keyward builds.
+pub fn timeout_config() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
 /// Loads region, credentials and endpoint from the environment as every
 /// AWS SDK does, with the roots `KEYWARD_TLS_ROOTS` picks. Called once per
 /// process (per Lambda container).
@@ -93,9 +136,14 @@ pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
 /// first, but building them also builds an STS client for web identity, an
 /// IMDS client and their endpoint rules, a fifth of a cold start's CPU
 /// (BENCHMARKS.md, "Lambda").
+///
+/// Retries and timeouts are keyward's ([`retry_config`], [`timeout_config`]),
+/// not the SDK's defaults or `AWS_MAX_ATTEMPTS`-style variables.
 pub async fn load_config() -> Result<SdkConfig, String> {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http_client_trusting(TlsRoots::from_env()?));
+        .http_client(http_client_trusting(TlsRoots::from_env()?))
+        .retry_config(retry_config())
+        .timeout_config(timeout_config());
     if let Some(region) = non_empty_env("AWS_REGION") {
         loader = loader.region(Region::new(region));
     }

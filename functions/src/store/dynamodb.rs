@@ -23,6 +23,12 @@
 //! item they list. Verification is one strongly consistent `GetItem` of the
 //! key item, which carries everything the verdict needs. TTL (`ttl`, epoch
 //! seconds) purges expired and revoked keys after the retention period.
+//!
+//! Every conditional write of a commit also stores the commit's random
+//! token (`commit_token`), so that a resent transaction can tell that its
+//! first attempt applied (`dynamodb/commit.rs`).
+
+mod commit;
 
 use super::{CommitError, Page, Store, StoreError, StoreResult, UserGuard, Write};
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
@@ -73,13 +79,21 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())
 }
 
-/// Maps an SDK error: throttling and transport trouble are retryable.
-fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
-    e: SdkError<E, R>,
+/// Maps an SDK error (once the SDK's own retries are spent): throttling,
+/// timeouts, broken connections, unreadable answers and any 5xx mean the
+/// store is unavailable (503, fail closed), never keyward's own failure.
+fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug>(
+    e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
 ) -> StoreError {
     match &e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             StoreError::Unavailable(format!("{e:?}"))
+        }
+        _ if e
+            .raw_response()
+            .is_some_and(|r| r.status().is_server_error()) =>
+        {
+            StoreError::Unavailable(format!("{:?}", e.code()))
         }
         _ => match e.code() {
             Some(
@@ -860,40 +874,7 @@ impl Store for DynamoStore {
             ))
             .into());
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(actions))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
-                match e.as_service_error() {
-                    // A failed condition, or a concurrent transaction on the
-                    // same items: the service re-reads and retries.
-                    Some(E::TransactionCanceledException(cancel)) => {
-                        let retryable = cancel.cancellation_reasons().iter().any(|r| {
-                            matches!(
-                                r.code(),
-                                Some("ConditionalCheckFailed" | "TransactionConflict")
-                            )
-                        });
-                        if retryable {
-                            Err(CommitError::Conflict)
-                        } else {
-                            Err(StoreError::Unavailable(format!(
-                                "transaction cancelled: {cancel:?}"
-                            ))
-                            .into())
-                        }
-                    }
-                    Some(E::TransactionInProgressException(_)) => Err(CommitError::Conflict),
-                    _ => Err(sdk_error(e).into()),
-                }
-            }
-        }
+        commit::transact(&self.client, actions).await
     }
 
     async fn record_key_use(&self, uses: &[(String, i64)]) -> StoreResult<()> {
