@@ -1,4 +1,4 @@
-//! The HTTP API: one axum router for every route of DESIGN.md.
+//! The HTTP API: one axum router for every route of docs/ARCHITECTURE.md.
 //!
 //! The route table names each route's function, so the local server serves
 //! them all and each Lambda function serves its own with the same handlers.
@@ -475,7 +475,7 @@ fn route(
     }
 }
 
-/// Every HTTP route of DESIGN.md and the function that serves it.
+/// Every HTTP route of docs/ARCHITECTURE.md and the function that serves it.
 pub fn routes() -> Vec<Route> {
     use Method as M;
     vec![
