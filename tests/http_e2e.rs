@@ -1,6 +1,6 @@
 //! HTTP end-to-end tests: each test starts the real `keyward serve` binary on
 //! its own data folder and port, talks to it over HTTP as a client would,
-//! and checks status codes, problem `code`s and bodies against DESIGN.md.
+//! and checks status codes, problem `code`s and bodies against docs/ARCHITECTURE.md.
 //!
 //! The harness at the top (`Server`, `Api`, `Resp`) spawns the binary, kills
 //! it with SIGKILL on drop (or to test a restart), mints HS256 tokens with

@@ -92,7 +92,7 @@ PY
 
 # Every check but `use_after_free`, which wants a deleted resource to be
 # 404 at once: `DELETE /keys/{id}` revokes, and the key stays readable as
-# `revoked` until the retention purge (DESIGN.md, key statuses), as the
+# `revoked` until the retention purge (docs/ARCHITECTURE.md, statuses), as the
 # document says. `DELETE /users/{id}` has no read to compare.
 # One worker: hypothesis parses source files with `ast` while it describes
 # strategies, and CPython 3.11's `ast` can raise a spurious "AST constructor

@@ -136,7 +136,7 @@ impl Key {
         matches!(self.status_at(now), KeyStatus::Active | KeyStatus::Disabled)
     }
 
-    /// When the store may purge the item (DESIGN.md: `max(expires_at,
+    /// When the store may purge the item (docs/ARCHITECTURE.md: `max(expires_at,
     /// revoked_at) + retention`; the end of a grace period is a revocation).
     pub fn purge_after(&self, retention_seconds: i64) -> i64 {
         [self.revoked_at, self.revoke_at]

@@ -12,7 +12,7 @@
 use libfuzzer_sys::fuzz_target;
 use wasm_validator::scope::{MAX_SCOPE_LEN, granted_by, is_valid_scope, scope_satisfies};
 
-/// The wildcard rules of DESIGN.md, written as plainly as possible: a
+/// The wildcard rules of docs/ARCHITECTURE.md, written plainly: a
 /// second implementation to compare the allocation-free one against.
 fn reference_satisfies(granted: &str, required: &str) -> bool {
     if granted == required {
