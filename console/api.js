@@ -1,13 +1,15 @@
 // The public HTTP API, and its RFC 9457 problems as readable messages.
 
-/** An API answer that is not a success, or no answer at all (status 0). */
+/** An API answer that is not a success, or no answer at all (status 0).
+ * `limit`: the limit a *_LIMIT_REACHED problem reached, else null. */
 export class ApiProblem extends Error {
-  constructor({ status, code, detail, title }) {
+  constructor({ status, code, detail, title, limit = null }) {
     super(detail);
     this.status = status;
     this.code = code;
     this.detail = detail;
     this.title = title;
+    this.limit = limit;
   }
 
   /** A short lead for the message, by status. */
@@ -78,6 +80,7 @@ export class Api {
       code: json?.code ?? `HTTP_${response.status}`,
       detail: json?.detail ?? (text.slice(0, 300) || response.statusText || "No details."),
       title: json?.title ?? response.statusText,
+      limit: Number.isSafeInteger(json?.limit) && json.limit > 0 ? json.limit : null,
     });
     if (response.status === 401) this.onUnauthorized?.(problem);
     throw problem;

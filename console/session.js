@@ -1,11 +1,15 @@
 // The signed-in session: the bearer token (kept in this tab's
-// sessionStorage only), the API's address, and what the token's claims say
-// the user may do. The claims are decoded, not verified: they only decide
+// sessionStorage only), the API's address, the name of the claim that holds
+// the account, and what the token's claims say the user may do. The claims are decoded, not verified: they only decide
 // which buttons to show. The API verifies the token and enforces every
 // permission itself.
 
 const TOKEN_KEY = "keyward.console.token";
 const API_KEY = "keyward.console.api";
+const CLAIM_KEY = "keyward.console.account-claim";
+
+// The server's default KEYWARD_ACCOUNT_CLAIM.
+const DEFAULT_ACCOUNT_CLAIM = "account";
 
 // Management permissions: never offered as a key's scopes.
 const MANAGEMENT_PREFIXES = ["applications:", "keys:", "users:", "audit:", "records:"];
@@ -63,14 +67,31 @@ export function scopeSatisfies(granted, required) {
   return g.length === r.length;
 }
 
+/** The account claim name the page was given: `keyward serve` writes its
+ * KEYWARD_ACCOUNT_CLAIM into `<meta name="keyward-account-claim">`, and a
+ * static host's copy of index.html can be edited to match its API. */
+export function configuredAccountClaim() {
+  const meta = document.querySelector('meta[name="keyward-account-claim"]');
+  return meta?.content.trim() || DEFAULT_ACCOUNT_CLAIM;
+}
+
+/** A claim's value as the API reads an identity: a string, or a number as
+ * its text; null otherwise. */
+function identity(value) {
+  if (typeof value === "string") return value;
+  if (typeof value === "number") return String(value);
+  return null;
+}
+
 export class Session {
-  constructor(token, api) {
+  constructor(token, api, accountClaim = configuredAccountClaim()) {
     this.token = token;
     this.api = normalizeApi(api);
+    this.accountClaim = accountClaim.trim() || DEFAULT_ACCOUNT_CLAIM;
     this.claims = decodeClaims(token);
     this.permissions = permissionsOf(this.claims);
-    this.sub = typeof this.claims.sub === "string" ? this.claims.sub : String(this.claims.sub ?? "");
-    this.account = typeof this.claims.account === "string" ? this.claims.account : null;
+    this.sub = identity(this.claims.sub) ?? "";
+    this.account = Object.hasOwn(this.claims, this.accountClaim) ? identity(this.claims[this.accountClaim]) : null;
   }
 
   has(permission) {
@@ -125,7 +146,7 @@ export function loadSession() {
   const token = sessionStorage.getItem(TOKEN_KEY);
   if (!token) return null;
   try {
-    return new Session(token, sessionStorage.getItem(API_KEY) ?? "");
+    return new Session(token, lastApi(), lastAccountClaim());
   } catch {
     clearSession();
     return null;
@@ -135,6 +156,7 @@ export function loadSession() {
 export function saveSession(session) {
   sessionStorage.setItem(TOKEN_KEY, session.token);
   sessionStorage.setItem(API_KEY, session.api);
+  sessionStorage.setItem(CLAIM_KEY, session.accountClaim);
 }
 
 export function clearSession() {
@@ -144,6 +166,11 @@ export function clearSession() {
 /** The API address last used in this tab (kept after sign-out). */
 export function lastApi() {
   return sessionStorage.getItem(API_KEY) ?? "";
+}
+
+/** The account claim name last used in this tab, else the configured one. */
+export function lastAccountClaim() {
+  return sessionStorage.getItem(CLAIM_KEY) ?? configuredAccountClaim();
 }
 
 /** A `#token=…` fragment (the link `keyward serve` prints): returns the

@@ -176,7 +176,9 @@ export function formDialog({ title, message, fields = [], submitLabel, danger = 
 /**
  * Shows a new key's secret once: a read-only field, a Copy button, and an
  * "I have copied my key — Close" step. Escape does not dismiss it by
- * accident. When it closes, the secret is removed from the page.
+ * accident. When it closes, the secret is removed from the page. Focus
+ * starts on the secret (selected), not on Close: an Enter meant for the
+ * form before must not throw away a secret never seen.
  */
 export function secretDialog({ title, keyName, secret }) {
   return new Promise((resolve) => {
@@ -192,11 +194,12 @@ export function secretDialog({ title, keyName, secret }) {
       autocomplete: "off",
       spellcheck: "false",
       "aria-describedby": messageId,
+      autofocus: true,
     });
     field.value = secret;
     field.addEventListener("focus", () => field.select());
     const copy = h("button", { type: "button", class: "secondary" }, "Copy");
-    const done = h("button", { type: "button", class: "primary", autofocus: true }, "I have copied my key — Close");
+    const done = h("button", { type: "button", class: "primary" }, "I have copied my key — Close");
     const dialog = h(
       "dialog",
       { role: "dialog", "aria-modal": "true", "aria-labelledby": titleId, "aria-describedby": messageId, class: "secret-dialog" },

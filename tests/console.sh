@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The web console end to end: `keyward serve` on loopback and Debian's
-# Chromium driven by playwright-core (tests/js/console.test.mjs, node --test).
+# Chromium driven by playwright-core (tests/js/console.test.mjs, its
+# accessibility checks in console-a11y.test.mjs), and the console's scope
+# matching against the core's cases (console-scope.test.mjs); node --test.
 # Screenshots of each page land in target/console-screenshots/.
 #
 # Needs what tests/wasm.sh installs (chromium, Node 20+, tests/js's
@@ -28,5 +30,7 @@ cargo build -p keyward --bin keyward --locked
 step "console tests in Chromium (node --test)"
 mkdir -p target/console-screenshots
 cd tests/js
-CHROMIUM="$chromium" node --test console.test.mjs
+# One file at a time: each starts its own server and browser, and the
+# timing-sensitive steps (expiry, last used) need the cores.
+CHROMIUM="$chromium" node --test --test-concurrency=1 console-scope.test.mjs console.test.mjs console-a11y.test.mjs
 echo "screenshots: target/console-screenshots/"

@@ -5,6 +5,9 @@
 //!
 //! The console is plain HTML, CSS and JavaScript modules with no build step,
 //! so the files in `console/` are also the static site to upload elsewhere.
+//! The one thing served differently here: `index.html` names the account
+//! claim this server reads (`KEYWARD_ACCOUNT_CLAIM`), which the console
+//! needs to show the account and cannot learn from an API route.
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -14,6 +17,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, OnceLock};
+
+use crate::http::AppState;
 
 /// One embedded file and the path it is served at.
 pub struct Asset {
@@ -46,7 +51,13 @@ pub const ASSETS: &[Asset] = &[
     asset!("console.css", "text/css; charset=utf-8"),
     asset!("app.js", JS),
     asset!("api.js", JS),
+    asset!("page.js", JS),
     asset!("session.js", JS),
+    asset!("signin.js", JS),
+    asset!("applications.js", JS),
+    asset!("keys.js", JS),
+    asset!("notifications.js", JS),
+    asset!("audit.js", JS),
     asset!("ui.js", JS),
     asset!("favicon.svg", "image/svg+xml"),
 ];
@@ -58,25 +69,54 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      style-src 'self'; img-src 'self'; connect-src 'self'; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'";
 
+/// The account-claim tag as `console/index.html` ships it (the server's
+/// default claim); [`index_html`] writes the configured claim in its place.
+pub const ACCOUNT_CLAIM_META: &str = r#"<meta name="keyward-account-claim" content="account">"#;
+
+/// `index.html` naming `account_claim`, escaped for an attribute value
+/// (the claim name is configuration, but any text must stay text).
+pub fn index_html(template: &[u8], account_claim: &str) -> Vec<u8> {
+    let template = std::str::from_utf8(template).expect("index.html is UTF-8");
+    let mut escaped = String::with_capacity(account_claim.len());
+    for c in account_claim.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            c => escaped.push(c),
+        }
+    }
+    let meta = format!(r#"<meta name="keyward-account-claim" content="{escaped}">"#);
+    template.replacen(ACCOUNT_CLAIM_META, &meta, 1).into_bytes()
+}
+
+/// A strong validator of a body.
+fn etag_of(body: &[u8]) -> HeaderValue {
+    let digest = Sha256::digest(body);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    HeaderValue::from_str(&format!("\"{hex}\"")).expect("hex is a valid header value")
+}
+
 /// A strong validator per file, so `Cache-Control: no-cache` costs a 304
 /// and a new binary's console is picked up at once.
 fn etag(index: usize) -> &'static HeaderValue {
     static ETAGS: OnceLock<Vec<HeaderValue>> = OnceLock::new();
-    &ETAGS.get_or_init(|| {
-        ASSETS
-            .iter()
-            .map(|asset| {
-                let digest = Sha256::digest(asset.body);
-                let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-                HeaderValue::from_str(&format!("\"{hex}\"")).expect("hex is a valid header value")
-            })
-            .collect()
-    })[index]
+    &ETAGS.get_or_init(|| ASSETS.iter().map(|asset| etag_of(asset.body)).collect())[index]
 }
 
-fn serve(index: usize, request_headers: &HeaderMap) -> Response {
+/// Serves `ASSETS[index]`; an HTML file with this server's account claim
+/// written in (its ETag then follows the claim too).
+fn serve(index: usize, account_claim: &str, request_headers: &HeaderMap) -> Response {
     let asset = &ASSETS[index];
-    let etag = etag(index);
+    let (body, etag) = if asset.content_type == HTML {
+        let body = index_html(asset.body, account_claim);
+        let etag = etag_of(&body);
+        (std::borrow::Cow::Owned(body), etag)
+    } else {
+        (std::borrow::Cow::Borrowed(asset.body), etag(index).clone())
+    };
     let fresh = request_headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -89,7 +129,7 @@ fn serve(index: usize, request_headers: &HeaderMap) -> Response {
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        asset.body.into_response()
+        body.into_response()
     };
     let headers = response.headers_mut();
     if !fresh {
@@ -98,7 +138,7 @@ fn serve(index: usize, request_headers: &HeaderMap) -> Response {
             HeaderValue::from_static(asset.content_type),
         );
     }
-    headers.insert(header::ETAG, etag.clone());
+    headers.insert(header::ETAG, etag);
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
@@ -123,12 +163,16 @@ fn serve(index: usize, request_headers: &HeaderMap) -> Response {
 
 /// `GET` (and `HEAD`) routes for every console file. They are not in
 /// `http::routes()`: that table is the API the SAM template deploys.
-pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
+pub fn router() -> Router<AppState> {
     let mut router = Router::new();
     for (index, asset) in ASSETS.iter().enumerate() {
         router = router.route(
             asset.path,
-            get(move |headers: HeaderMap| async move { serve(index, &headers) }),
+            get(
+                move |State(state): State<AppState>, headers: HeaderMap| async move {
+                    serve(index, &state.service.config().account_claim, &headers)
+                },
+            ),
         );
     }
     router
@@ -245,17 +289,24 @@ mod tests {
     use tower::ServiceExt;
 
     fn state() -> AppState {
+        state_with_claim("account")
+    }
+
+    fn state_with_claim(account_claim: &str) -> AppState {
         let store = SqliteStore::open_in_memory().expect("an in-memory store");
         AppState {
             service: Arc::new(Service::new(
                 Arc::new(store),
-                Config::default(),
+                Config {
+                    account_claim: account_claim.into(),
+                    ..Config::default()
+                },
                 Arc::new(SystemClock),
                 Arc::new(LogPublisher),
             )),
             auth: Arc::new(BearerJwt {
                 verifier: JwtVerifier::hs256(&[7u8; 32]),
-                account_claim: "account".into(),
+                account_claim: account_claim.into(),
             }),
             verify_failures: None,
         }
@@ -299,6 +350,55 @@ mod tests {
         }
         let csp = CONTENT_SECURITY_POLICY;
         assert!(csp.contains("script-src 'self';") && !csp.contains("unsafe"));
+    }
+
+    #[test]
+    fn index_html_names_the_account_claim_as_an_attribute_value() {
+        let template = ASSETS[0].body;
+        let text = std::str::from_utf8(template).expect("index.html is UTF-8");
+        assert_eq!(text.matches(ACCOUNT_CLAIM_META).count(), 1);
+        assert_eq!(index_html(template, "account"), template);
+        let page = String::from_utf8(index_html(template, r#"x"><script>'&"#)).expect("UTF-8");
+        assert!(page.contains(
+            r#"<meta name="keyward-account-claim" content="x&quot;&gt;&lt;script&gt;&#39;&amp;">"#
+        ));
+        assert!(!page.contains("<script>"));
+    }
+
+    #[tokio::test]
+    async fn the_local_server_names_its_account_claim_in_the_page() {
+        let claim = "https://example.com/org";
+        for path in ["/", "/index.html"] {
+            let response = send(router(state_with_claim(claim), None), get(path)).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            let etag = response.headers()[header::ETAG].clone();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .expect("a body");
+            let page = std::str::from_utf8(&body).expect("UTF-8");
+            assert!(
+                page.contains(
+                    r#"<meta name="keyward-account-claim" content="https://example.com/org">"#
+                ),
+                "{path}"
+            );
+            // Another claim is another page, with another validator.
+            let default = send(router(state(), None), get(path)).await;
+            assert_ne!(default.headers()[header::ETAG], etag, "{path}");
+        }
+    }
+
+    #[test]
+    fn every_file_of_the_console_folder_is_served() {
+        let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../console");
+        for entry in std::fs::read_dir(folder).expect("console/ is readable") {
+            let name = entry.expect("an entry").file_name();
+            let path = format!("/{}", name.to_string_lossy());
+            assert!(
+                ASSETS.iter().any(|asset| asset.path == path),
+                "{path} is not in ASSETS"
+            );
+        }
     }
 
     #[tokio::test]

@@ -1,253 +1,49 @@
-// The web console end to end: the real `keyward serve` on loopback (SQLite
-// in a temporary folder), Debian's Chromium driven by playwright-core, and
-// every verdict checked through POST /verify from Node. A copy of console/
-// on a second origin (a plain static server, as S3 would be) covers the
-// static-host case and the API's CORS. Screenshots of each page go to
-// target/console-screenshots/.
+// The web console end to end (the harness is console-harness.mjs): every
+// page and dialog in Chromium against the real `keyward serve`, and every
+// verdict checked through POST /verify from Node. A copy of console/ on a
+// second origin covers the static-host case and the API's CORS.
+// Screenshots of each page go to target/console-screenshots/.
 //
-// Run by tests/console.sh; needs target/debug/keyward (cargo build -p
-// keyward --bin keyward) or KEYWARD_BIN.
+// Run by tests/console.sh.
 
 import assert from "node:assert/strict";
-import { execFile, spawn } from "node:child_process";
-import { createHmac, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:http";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import { launchChromium } from "./chromium.mjs";
+import {
+  BIN,
+  base,
+  buttonsOf,
+  call,
+  close,
+  dataDir,
+  dialog,
+  extraOrigins,
+  heading,
+  hs256,
+  inSeconds,
+  keyRow,
+  openPage,
+  run,
+  shot,
+  showsStatus,
+  signedIn,
+  sleep,
+  startAll,
+  startServer,
+  staticBase,
+  statusOf,
+  stopAll,
+  takeSecret,
+  throughDialog,
+  token,
+  verdict,
+} from "./console-harness.mjs";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const root = join(here, "..", "..");
-const BIN = process.env.KEYWARD_BIN ?? join(root, "target", "debug", "keyward");
-const SHOTS = join(root, "target", "console-screenshots");
-const CONSOLE_DIR = join(root, "console");
-const SECRET = randomBytes(24).toString("hex"); // 48 bytes of HS256 secret
-const run = promisify(execFile);
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-
-let dataDir;
-let server;
-let serverLog = "";
-let base; // the API and the console it serves
-let staticServer;
-let staticBase; // a copy of console/ on another origin
-let browser;
-
-// ---- the server, tokens and the API from Node ------------------------------
-
-function startServer(corsOrigin) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      BIN,
-      ["serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--cors-origin", corsOrigin],
-      { env: { ...process.env, KEYWARD_JWT_SECRET: SECRET, KEYWARD_LOG: "warn" }, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let out = "";
-    const timer = setTimeout(() => reject(new Error(`keyward serve did not start:\n${out}\n${serverLog}`)), 20_000);
-    child.stderr.on("data", (chunk) => {
-      serverLog += chunk;
-    });
-    child.stdout.on("data", (chunk) => {
-      out += chunk;
-      const match = /keyward listening on (http:\/\/\S+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, url: match[1] });
-      }
-    });
-    child.on("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`keyward serve exited (${code}):\n${out}\n${serverLog}`));
-    });
-  });
-}
-
-async function token(sub, account, { permissions = "", all = false, ttl = "1h", secret = SECRET } = {}) {
-  const args = ["token", "--sub", sub, "--account", account, "--permissions", permissions, "--ttl", ttl, "--data", dataDir];
-  if (all) args.push("--all");
-  const { stdout } = await run(BIN, args, { env: { ...process.env, KEYWARD_JWT_SECRET: secret } });
-  return stdout.trim();
-}
-
-/** A token signed here, for claims `keyward token` will not make. */
-function hs256(claims) {
-  const part = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
-  const unsigned = `${part({ alg: "HS256", typ: "JWT" })}.${part(claims)}`;
-  return `${unsigned}.${createHmac("sha256", SECRET).update(unsigned).digest("base64url")}`;
-}
-
-async function call(bearer, method, path, body) {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: {
-      Authorization: `Bearer ${bearer}`,
-      ...(body === undefined ? {} : { "Content-Type": "application/json" }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await response.json();
-  assert.ok(response.ok, `${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
-  return json;
-}
-
-async function verdict(key, scopes) {
-  const response = await fetch(`${base}/verify`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(scopes ? { key, scopes } : { key }),
-  });
-  assert.equal(response.status, 200);
-  return (await response.json()).code;
-}
-
-const inSeconds = (s) => new Date(Date.now() + s * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
-
-// ---- the browser -------------------------------------------------------------
-
-/** A fresh browser context (its own sessionStorage) and page; `errors`
- * collects page errors and console errors, except the log line Chromium
- * writes for every 4xx answer the page receives on purpose. */
-async function openPage(url) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const page = await context.newPage();
-  const errors = [];
-  page.on("pageerror", (error) => errors.push(`page error: ${error.message}`));
-  page.on("console", (message) => {
-    if (message.type() !== "error") return;
-    if (/Failed to load resource: the server responded with a status of 4\d\d/.test(message.text())) return;
-    errors.push(`console: ${message.text()}`);
-  });
-  // Loopback only: anything else the page asks for fails.
-  await page.route("**/*", (route) => {
-    const target = route.request().url();
-    return target.startsWith(base) || target.startsWith(staticBase) ? route.continue() : route.abort();
-  });
-  if (url) await page.goto(url);
-  return { context, page, errors };
-}
-
-async function close({ context, errors }) {
-  await context.close();
-  assert.deepStrictEqual(errors, [], "no script errors or CSP violations");
-}
-
-/** The page signed in through the `#token=` link. */
-async function signedIn(bearer, route = "") {
-  const opened = await openPage(`${base}/#token=${bearer}`);
-  await heading(opened.page, "Applications");
-  if (route) {
-    await opened.page.evaluate((r) => {
-      location.hash = r;
-    }, route);
-  }
-  return opened;
-}
-
-function heading(page, name) {
-  return page.getByRole("heading", { level: 1, name, exact: true }).waitFor();
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-function dialog(page, name) {
-  return page.getByRole("dialog", { name });
-}
-
-/** The row of the keys table whose name is `name` (the first, or the one
- * matching `has`). */
-function keyRow(page, name, options = {}) {
-  return page.locator("table.keys tbody tr").filter({ has: page.getByRole("rowheader", { name, exact: true }), ...options });
-}
-
-async function buttonsOf(row) {
-  return (await row.getByRole("button").allInnerTexts()).map((t) => t.trim().split(/\s+/)[0]);
-}
-
-/** Confirms (or cancels) the dialog that `button` opens; waits for it to go. */
-async function throughDialog(page, button, title, choice) {
-  await button.click();
-  const d = dialog(page, title);
-  await d.waitFor();
-  await d.getByRole("button", { name: choice, exact: true }).click();
-  await d.waitFor({ state: "detached" });
-}
-
-/** Reads the secret shown once, closes the step, and checks the page no
- * longer holds it anywhere (text, attributes or field values). */
-async function takeSecret(page, { screenshot } = {}) {
-  const d = dialog(page, "Your new key");
-  await d.waitFor();
-  const secret = await d.getByLabel("Your key").inputValue();
-  assert.match(secret, /^[a-z][a-z0-9]{0,15}_[0-9A-Za-z]{71}$/);
-  if (screenshot) await shot(page, screenshot);
-  await d.getByRole("button", { name: "I have copied my key — Close" }).click();
-  await d.waitFor({ state: "detached" });
-  const lingering = await page.evaluate(
-    (s) =>
-      document.documentElement.outerHTML.includes(s) ||
-      [...document.querySelectorAll("input, textarea")].some((e) => e.value.includes(s)),
-    secret,
-  );
-  assert.equal(lingering, false, "the secret is gone from the page after Close");
-  return secret;
-}
-
-async function statusOf(row) {
-  return (await row.locator(".badge").innerText()).trim();
-}
-
-/** Waits until the page shows `row` with status `status` (the page
- * re-renders after each change). */
-function showsStatus(row, status) {
-  return row.locator(".badge", { hasText: new RegExp(`^${status}$`) }).waitFor();
-}
-
-// ---- set-up --------------------------------------------------------------
-
-before(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  dataDir = mkdtempSync(join(tmpdir(), "keyward-console-"));
-  // The static host: console/ as it would be uploaded, no headers of its own.
-  const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml" };
-  staticServer = createServer((req, res) => {
-    const name = new URL(req.url, "http://x").pathname.slice(1) || "index.html";
-    const type = types[name.slice(name.lastIndexOf("."))];
-    if (!/^[a-z]+\.[a-z]+$/.test(name) || !type) return res.writeHead(404).end();
-    try {
-      res.writeHead(200, { "content-type": type }).end(readFileSync(join(CONSOLE_DIR, name)));
-    } catch {
-      res.writeHead(404).end();
-    }
-  });
-  await new Promise((resolve) => staticServer.listen(0, "127.0.0.1", resolve));
-  // localhost, not 127.0.0.1: another origin than the API's.
-  staticBase = `http://localhost:${staticServer.address().port}`;
-  const started = await startServer(staticBase);
-  server = started.child;
-  base = started.url;
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((resolve) => server.once("exit", resolve));
-    server.kill("SIGTERM");
-    await exited;
-  }
-  staticServer?.close();
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
-});
+before(startAll);
+after(stopAll);
 
 // ---- the tests -------------------------------------------------------------
 
@@ -656,4 +452,77 @@ test("a copy of console/ on another origin signs in with the API base URL (CORS)
   await heading(page, "Applications");
   await page.getByRole("link", { name: "From S3" }).waitFor();
   await close(opened);
+});
+
+test("the application limit comes from the problem's limit member, not its wording", async () => {
+  const admin = await token("admin", "limit-member", { all: true });
+  for (let i = 1; i <= 9; i++) await call(admin, "POST", "/applications", { name: `app ${i}` });
+  const opened = await signedIn(admin);
+  const { page } = opened;
+  await page.getByText("9 active applications").waitFor();
+  // Someone else takes the last place meanwhile: the page shows 9, the
+  // limit is 10. The detail is reworded (as a translation or a new wording
+  // would be), so only the `limit` member can tell the console the limit.
+  await call(admin, "POST", "/applications", { name: "app 10" });
+  await page.route(`${base}/applications`, async (route) => {
+    const response = await route.fetch();
+    const problem = await response.json();
+    assert.equal(problem.limit, 10);
+    problem.detail = "There is no room for another application in this account.";
+    await route.fulfill({ response, json: problem });
+  });
+  await page.getByRole("button", { name: "New application" }).click();
+  const d = dialog(page, "New application");
+  await d.getByLabel("Name").fill("one too many");
+  await d.getByRole("button", { name: "Create application" }).click();
+  await d.getByRole("alert").getByText("APPLICATION_LIMIT_REACHED").waitFor();
+  await d.getByRole("button", { name: "Cancel" }).click();
+  await page.getByText("10 active applications of at most 10").waitFor();
+  assert.match(await page.locator(".notice").innerText(), /the most allowed \(10\)/);
+  await close(opened);
+});
+
+test("the account is read from the claim the server names (KEYWARD_ACCOUNT_CLAIM)", async () => {
+  // A second server whose tokens carry the account in `tenant`.
+  const data = mkdtempSync(join(tmpdir(), "keyward-console-claim-"));
+  const tenantServer = await startServer(staticBase, { env: { KEYWARD_ACCOUNT_CLAIM: "tenant" }, data });
+  extraOrigins.add(tenantServer.url);
+  try {
+    const page0 = await (await fetch(`${tenantServer.url}/`)).text();
+    assert.match(page0, /<meta name="keyward-account-claim" content="tenant">/);
+    const bearer = await token("alice", "acme-tenant", { all: true, accountClaim: "tenant" });
+    assert.equal(JSON.parse(Buffer.from(bearer.split(".")[1], "base64url")).account, undefined);
+
+    // Served by that server: the page knows the claim.
+    let opened = await openPage(`${tenantServer.url}/#token=${bearer}`);
+    await heading(opened.page, "Applications");
+    assert.match(await opened.page.locator("#who").innerText(), /Signed in as alice · acme-tenant/);
+    await close(opened);
+
+    // On a static host (its index.html names the default claim): the
+    // sign-in form takes the API address and the claim.
+    opened = await openPage(`${staticBase}/`);
+    const { page } = opened;
+    await heading(page, "Sign in");
+    await page.getByLabel("Bearer token").fill(bearer);
+    await page.getByText("API address").click();
+    await page.getByLabel("API base URL").fill(tenantServer.url);
+    assert.equal(await page.getByLabel("Account claim").inputValue(), "account");
+    await page.getByLabel("Account claim").fill("tenant");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await heading(page, "Applications");
+    assert.match(await page.locator("#who").innerText(), /Signed in as alice · acme-tenant/);
+    await shot(page, "account-claim");
+    // A reload keeps the claim with the session.
+    await page.reload();
+    await heading(page, "Applications");
+    assert.match(await page.locator("#who").innerText(), /· acme-tenant/);
+    await close(opened);
+  } finally {
+    extraOrigins.delete(tenantServer.url);
+    const exited = new Promise((resolve) => tenantServer.child.once("exit", resolve));
+    tenantServer.child.kill("SIGTERM");
+    await exited;
+    rmSync(data, { recursive: true, force: true });
+  }
 });

@@ -1,0 +1,73 @@
+// The Audit log page: the account's events, newest first, 50 at a time.
+
+import { ctx, loadPage, setPage } from "./page.js";
+import { h, when } from "./ui.js";
+
+function auditChange(event) {
+  const before = event.before?.status;
+  const after = event.after?.status;
+  if (before && after && before !== after) return `${before} → ${after}`;
+  if (!event.before && event.after?.name) return `“${event.after.name}”`;
+  if (event.before?.name && event.after?.name && event.before.name !== event.after.name) {
+    return `“${event.before.name}” → “${event.after.name}”`;
+  }
+  return "";
+}
+
+function eventRow(event, { first }) {
+  // The first of a batch of older events can take focus (by script only):
+  // after "Load older events" the button is gone, and reading goes on there.
+  return h(
+    "tr",
+    { tabindex: first ? "-1" : null, "data-first-older": first ? "" : null },
+    h("td", {}, when(event.at)),
+    h("td", {}, event.actor),
+    h("td", {}, h("code", {}, event.action)),
+    h("td", {}, `${event.target_type} `, h("code", { class: "id" }, event.target_id)),
+    h("td", {}, auditChange(event)),
+  );
+}
+
+/** The first page, or with `cursor` the next one after `earlier` (the
+ * events shown so far, kept on the page). */
+export async function renderAudit(cursor = null, earlier = []) {
+  const page = await loadPage("Audit log", () => ctx.api.page("/audit", { limit: 50, cursor }), {
+    quiet: Boolean(cursor),
+  });
+  if (!page) return;
+  const events = [...earlier, ...page.items];
+  const more = page.next_cursor
+    ? h(
+        "button",
+        {
+          type: "button",
+          class: "secondary",
+          onclick: () => renderAudit(page.next_cursor, events),
+        },
+        "Load older events",
+      )
+    : null;
+  const body = events.length
+    ? h(
+        "div",
+        { class: "table-wrap" },
+        h(
+          "table",
+          {},
+          h("caption", { class: "visually-hidden" }, "Audit events, newest first"),
+          h(
+            "thead",
+            {},
+            h("tr", {}, ["When", "Who", "Action", "Target", "Change"].map((c) => h("th", { scope: "col" }, c))),
+          ),
+          h(
+            "tbody",
+            {},
+            events.map((e, i) => eventRow(e, { first: cursor !== null && i === earlier.length })),
+          ),
+        ),
+      )
+    : h("p", { class: "empty" }, "No events yet.");
+  const heading = setPage("Audit log", h("p", { class: "lead" }, "Who changed what in this account."), body, more);
+  if (cursor) (document.querySelector("tr[data-first-older]") ?? more ?? heading).focus();
+}
