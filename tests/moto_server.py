@@ -14,6 +14,18 @@ from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_
 from werkzeug.serving import run_simple
 
 host, port = sys.argv[1], int(sys.argv[2])
+
+# A test binary that starts its own server (tests/support/moto.rs) keeps its
+# standard input open; when the binary exits the pipe closes and so does the
+# server, whatever way the binary ended.
+if "--exit-on-stdin-eof" in sys.argv[3:]:
+    import threading
+
+    def exit_at_eof():
+        sys.stdin.read()
+        os._exit(0)
+
+    threading.Thread(target=exit_at_eof, daemon=True).start()
 os.environ.setdefault("MOTO_PORT", str(port))
 app = DomainDispatcherApplication(create_backend_app)
 run_simple(host, port, app, threaded=False, request_handler=MotoRequestHandler)

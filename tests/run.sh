@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Every DynamoDB and Lambda test runs here: a missing moto_server fails
+# them rather than skipping them (tests/support/moto.rs).
+export KEYWARD_REQUIRE_MOTO=1
+
 step() { printf '\n==> %s\n' "$*"; }
 
 step "toolchain: rustfmt, clippy, the wasm32 target"
