@@ -7,33 +7,33 @@ use clap::Args;
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Active applications allowed per account.
-    #[arg(long, env = "KEYWARD_MAX_ACTIVE_APPLICATIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, env = "KEYWARD_MAX_ACTIVE_APPLICATIONS", default_value_t = defaults::MAX_ACTIVE_APPLICATIONS, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_active_applications: u32,
     /// Active or disabled, unexpired keys allowed per application.
-    #[arg(long, env = "KEYWARD_MAX_ACTIVE_KEYS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, env = "KEYWARD_MAX_ACTIVE_KEYS", default_value_t = defaults::MAX_ACTIVE_KEYS, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub max_active_keys: u32,
     /// Validity of a key created without `expires_at`.
-    #[arg(long, env = "KEYWARD_DEFAULT_VALIDITY_DAYS", default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    #[arg(long, env = "KEYWARD_DEFAULT_VALIDITY_DAYS", default_value_t = defaults::DEFAULT_VALIDITY_DAYS, value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub default_validity_days: u32,
     /// Longest validity a key may be given.
-    #[arg(long, env = "KEYWARD_MAX_VALIDITY_DAYS", default_value_t = 730, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    #[arg(long, env = "KEYWARD_MAX_VALIDITY_DAYS", default_value_t = defaults::MAX_VALIDITY_DAYS, value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub max_validity_days: u32,
     /// How long expired and revoked keys stay visible before the purge.
-    #[arg(long, env = "KEYWARD_RETENTION_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(0..=3650))]
+    #[arg(long, env = "KEYWARD_RETENTION_DAYS", default_value_t = defaults::RETENTION_DAYS, value_parser = clap::value_parser!(u32).range(0..=3650))]
     pub retention_days: u32,
     /// Enabling a disabled key needs `mfa` in the caller's `amr` claim.
     #[arg(long, env = "KEYWARD_REQUIRE_MFA_TO_ENABLE", default_value_t = false, action = clap::ArgAction::Set)]
     pub require_mfa_to_enable: bool,
     /// The JWT claim that names the caller's account.
-    #[arg(long, env = "KEYWARD_ACCOUNT_CLAIM", default_value = "account")]
+    #[arg(long, env = "KEYWARD_ACCOUNT_CLAIM", default_value = defaults::ACCOUNT_CLAIM)]
     pub account_claim: String,
     /// Keys expiring within this many days get a daily notice.
-    #[arg(long, env = "KEYWARD_NOTICE_WINDOW_DAYS", default_value_t = 14, value_parser = clap::value_parser!(u32).range(1..=365))]
+    #[arg(long, env = "KEYWARD_NOTICE_WINDOW_DAYS", default_value_t = defaults::NOTICE_WINDOW_DAYS, value_parser = clap::value_parser!(u32).range(1..=365))]
     pub notice_window_days: u32,
     /// A key's `last_used_at` is written at most once per this many seconds
     /// (per process): coarser means fewer writes, which at scale cost more
     /// than the verifications' reads (BENCHMARKS.md, "Scale on paper").
-    #[arg(long, env = "KEYWARD_USAGE_RESOLUTION_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u32).range(60..=86_400))]
+    #[arg(long, env = "KEYWARD_USAGE_RESOLUTION_SECONDS", default_value_t = defaults::USAGE_RESOLUTION_SECONDS, value_parser = clap::value_parser!(u32).range(60..=86_400))]
     pub usage_resolution_seconds: u32,
 }
 
@@ -76,18 +76,31 @@ impl Config {
     }
 }
 
+/// Every setting's default, named once: the flags and `Config::default()`
+/// both use these.
+pub mod defaults {
+    pub const MAX_ACTIVE_APPLICATIONS: u32 = 10;
+    pub const MAX_ACTIVE_KEYS: u32 = 10;
+    pub const DEFAULT_VALIDITY_DAYS: u32 = 365;
+    pub const MAX_VALIDITY_DAYS: u32 = 730;
+    pub const RETENTION_DAYS: u32 = 30;
+    pub const ACCOUNT_CLAIM: &str = "account";
+    pub const NOTICE_WINDOW_DAYS: u32 = 14;
+    pub const USAGE_RESOLUTION_SECONDS: u32 = 60;
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
-            max_active_applications: 10,
-            max_active_keys: 10,
-            default_validity_days: 365,
-            max_validity_days: 730,
-            retention_days: 30,
+            max_active_applications: defaults::MAX_ACTIVE_APPLICATIONS,
+            max_active_keys: defaults::MAX_ACTIVE_KEYS,
+            default_validity_days: defaults::DEFAULT_VALIDITY_DAYS,
+            max_validity_days: defaults::MAX_VALIDITY_DAYS,
+            retention_days: defaults::RETENTION_DAYS,
             require_mfa_to_enable: false,
-            account_claim: "account".into(),
-            notice_window_days: 14,
-            usage_resolution_seconds: 60,
+            account_claim: defaults::ACCOUNT_CLAIM.into(),
+            notice_window_days: defaults::NOTICE_WINDOW_DAYS,
+            usage_resolution_seconds: defaults::USAGE_RESOLUTION_SECONDS,
         }
     }
 }

@@ -104,7 +104,7 @@ struct TokenArgs {
     #[command(flatten)]
     data: DataArg,
     /// The claim that names the account.
-    #[arg(long, env = "KEYWARD_ACCOUNT_CLAIM", default_value = "account")]
+    #[arg(long, env = "KEYWARD_ACCOUNT_CLAIM", default_value = keyward::config::defaults::ACCOUNT_CLAIM)]
     account_claim: String,
 }
 
