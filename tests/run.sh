@@ -32,6 +32,18 @@ step "infra/template.yaml passes cfn-lint"
 step "infra/template.yaml passes checkov (infra/.checkov.yaml: every skip with its reason)"
 .venv/bin/checkov --config-file infra/.checkov.yaml
 
+step "cargo audit: Cargo.lock and fuzz/Cargo.lock against the RustSec database in ../shared/advisory-db"
+# Built from crates.io once per machine (minutes) and kept in ~/.cargo/bin;
+# without the default binary-scanning feature, which this check does not use.
+# .cargo/audit.toml lists the ignored advisories with their reasons.
+cargo_audit_version=0.22.2
+if [ "$(cargo audit --version 2>/dev/null | awk '{print $NF}')" != "$cargo_audit_version" ]; then
+  cargo install --locked --no-default-features cargo-audit --version "$cargo_audit_version"
+fi
+for lockfile in Cargo.lock fuzz/Cargo.lock; do
+  cargo audit --db ../shared/advisory-db --no-fetch --stale --deny warnings --file "$lockfile"
+done
+
 step "the pure core builds for wasm32-unknown-unknown"
 cargo build -p wasm-validator --target wasm32-unknown-unknown --locked
 
