@@ -16,10 +16,12 @@ if command -v rustup >/dev/null 2>&1; then
   rustup target add wasm32-unknown-unknown
 fi
 
-step "python tools: moto_server (a DynamoDB/SNS-compatible server), cfn-lint and schemathesis, in .venv"
-if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/cfn-lint ] || [ ! -x .venv/bin/schemathesis ]; then
+step "python tools: moto_server (a DynamoDB/SNS-compatible server), cfn-lint, schemathesis and checkov, in .venv"
+# checkov is pinned: its releases add checks, and a new failing check
+# should come with a deliberate version bump, not a red run.
+if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/cfn-lint ] || [ ! -x .venv/bin/schemathesis ] || [ ! -x .venv/bin/checkov ]; then
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.2,<6' 'cfn-lint>=1,<2' 'schemathesis>=4,<5'
+  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.2,<6' 'cfn-lint>=1,<2' 'schemathesis>=4,<5' 'checkov==3.3.30'
 fi
 
 step "format"
@@ -30,6 +32,24 @@ cargo clippy --workspace --all-targets --features keyward/bench-baseline --locke
 
 step "infra/template.yaml passes cfn-lint"
 .venv/bin/cfn-lint infra/template.yaml
+
+step "infra/template.yaml passes checkov (infra/.checkov.yaml: every skip with its reason)"
+.venv/bin/checkov --config-file infra/.checkov.yaml
+
+step "cargo audit: Cargo.lock and fuzz/Cargo.lock against the RustSec database in ../shared/advisory-db"
+# Built from crates.io once per machine and kept in ~/.cargo/bin; without
+# the default binary-scanning feature, which this check does not use, and
+# unoptimised without debug info: it reads two lock files, and an optimised
+# build takes several times as long on two cores (RELIABILITY.md).
+# .cargo/audit.toml lists the ignored advisories with their reasons.
+cargo_audit_version=0.22.2
+if [ "$(cargo audit --version 2>/dev/null | awk '{print $NF}')" != "$cargo_audit_version" ]; then
+  CARGO_PROFILE_DEV_DEBUG=0 cargo install --debug --locked --no-default-features \
+    cargo-audit --version "$cargo_audit_version"
+fi
+for lockfile in Cargo.lock fuzz/Cargo.lock; do
+  cargo audit --db ../shared/advisory-db --no-fetch --stale --deny warnings --file "$lockfile"
+done
 
 step "the pure core builds for wasm32-unknown-unknown"
 cargo build -p wasm-validator --target wasm32-unknown-unknown --locked

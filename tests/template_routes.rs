@@ -10,6 +10,10 @@
 #[path = "support/moto.rs"]
 mod moto;
 
+/// The dead-letter queue, encryption and concurrency of the template.
+#[path = "template_routes/hardening.rs"]
+mod hardening;
+
 use axum::http::Method;
 use clap::Args;
 use keyward::config::Config;
@@ -564,7 +568,25 @@ async fn create_table_makes_the_template_table() {
     assert_eq!(ttl, p["TimeToLiveSpecification"]["AttributeName"]);
 }
 
-/// Every `Allow` statement of a function's inline policies.
+/// The items a list entry stands for: itself, or for `!If [condition, a,
+/// b]` each branch that is not `!Ref AWS::NoValue`.
+fn conditional_items(entry: &Value) -> Vec<Value> {
+    let Some(branches) = entry.get("Fn::If") else {
+        return vec![entry.clone()];
+    };
+    let branches = branches
+        .as_array()
+        .filter(|b| b.len() == 3)
+        .unwrap_or_else(|| panic!("{TEMPLATE}: !If takes a condition and two values: {entry}"));
+    branches[1..]
+        .iter()
+        .filter(|b| **b != json!({"Ref": "AWS::NoValue"}))
+        .flat_map(conditional_items)
+        .collect()
+}
+
+/// Every `Allow` statement of a function's inline policies (both branches
+/// of a conditional one).
 fn statements(id: &str, resource: &Value) -> Vec<Value> {
     let policies = resource["Properties"]["Policies"]
         .as_array()
@@ -577,12 +599,12 @@ fn statements(id: &str, resource: &Value) -> Vec<Value> {
                  or SAM policy templates: {policy}"
             )
         });
-        for statement in list {
+        for statement in list.iter().flat_map(conditional_items) {
             assert_eq!(
                 statement["Effect"], "Allow",
                 "{TEMPLATE}: {id}: {statement}"
             );
-            found.push(statement.clone());
+            found.push(statement);
         }
     }
     found
@@ -620,6 +642,11 @@ fn policies_are_least_privilege() {
                             target == table_arn || target == index_arn,
                             "{TEMPLATE}: {id} gets {action} on {target}: only the table \
                              (!GetAtt Table.Arn) or its index (!Sub ${{Table.Arn}}/index/{INDEX})"
+                        );
+                    } else if action.starts_with("kms:") {
+                        assert!(
+                            target == json!({"Ref": "TopicKmsKeyArn"}),
+                            "{TEMPLATE}: {id} gets {action} on {target}: only the topic's key"
                         );
                     } else {
                         assert!(
