@@ -363,7 +363,7 @@ fn only_post_verify_skips_the_jwt_authorizer() {
     );
 }
 
-/// The names `functions/src/store/dynamodb.rs` uses.
+/// The names `functions/src/store/dynamodb/layout.rs` uses.
 const PARTITION_KEY: &str = "pk";
 const SORT_KEY: &str = "sk";
 const INDEX: &str = "gsi1";
@@ -414,7 +414,7 @@ fn the_table_is_the_one_the_dynamodb_store_uses() {
             .collect();
     assert_eq!(
         attributes, expected,
-        "{TEMPLATE}: AttributeDefinitions must be the four string key attributes of dynamodb.rs"
+        "{TEMPLATE}: AttributeDefinitions must be the four string key attributes of dynamodb/layout.rs"
     );
     assert_eq!(
         key_schema(&p["KeySchema"], "Table.KeySchema"),
@@ -451,7 +451,7 @@ fn the_table_is_the_one_the_dynamodb_store_uses() {
     assert_eq!(p["DeletionProtectionEnabled"], true);
 
     // The constants above are the store's: its source names them so.
-    let source = include_str!("../functions/src/store/dynamodb.rs");
+    let source = include_str!("../functions/src/store/dynamodb/layout.rs");
     for needle in [
         format!("const GSI: &str = \"{INDEX}\""),
         format!("key(\"{PARTITION_KEY}\", KeyType::Hash)"),
@@ -464,7 +464,7 @@ fn the_table_is_the_one_the_dynamodb_store_uses() {
     ] {
         assert!(
             source.contains(&needle),
-            "functions/src/store/dynamodb.rs no longer contains `{needle}`: \
+            "functions/src/store/dynamodb/layout.rs no longer contains `{needle}`: \
              update {TEMPLATE}'s table and this test"
         );
     }

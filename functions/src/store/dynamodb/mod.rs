@@ -1,0 +1,282 @@
+//! The DynamoDB store: one table, single-table design.
+//!
+//! - `layout`: where every item lives (partition, sort and index keys) and
+//!   the table definition (`create_table`).
+//! - `codec`: attribute values, and items to domain values.
+//! - `cursor`: page cursors.
+//! - `read`: single, batch and page reads.
+//! - `writes`: a commit's writes as transaction actions.
+//! - `commit`: sending that transaction so that a retry never applies it
+//!   twice.
+//!
+//! One global secondary index, `gsi1` (`gsi1pk`, `gsi1sk`), serves the daily
+//! expiry job and the notice lists, where eventual consistency is fine. It
+//! projects `item` and nothing else: both readers need only the JSON body,
+//! and a write that changes no projected attribute writes no index copy, so
+//! the usage flush (`SET last_used_at`) costs one write unit, not two.
+//!
+//! The sets the limits count over are *not* read from an index: an
+//! application keeps the ids of its keys (`key_ids`) and the account guard
+//! the ids of its applications (`app_ids`), both read with strongly
+//! consistent reads and updated in the same transaction as the
+//! item they list. Verification is one strongly consistent `GetItem` of the
+//! key item, which carries everything the verdict needs. TTL (`ttl`, epoch
+//! seconds) purges expired and revoked keys after the retention period.
+//!
+//! Every conditional write of a commit also stores the commit's random
+//! token (`commit_token`), so that a resent transaction can tell that its
+//! first attempt applied (`commit.rs`).
+
+mod codec;
+mod commit;
+mod cursor;
+mod layout;
+mod read;
+mod writes;
+
+use super::{CommitError, Page, Store, StoreError, StoreResult, UserGuard, Write};
+use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use codec::{from_item, key_from_item, n, s, user_guard_from_item, version};
+use layout::{GSI, IdSet, ItemKey, Partition, expiry_partitions, expiry_sort_range};
+
+/// DynamoDB allows at most this many actions in one transaction.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Creates the table as `infra/template.yaml` declares it (tests, local
+    /// DynamoDB-compatible servers).
+    pub async fn create_table(client: &Client, table: &str) -> StoreResult<()> {
+        layout::create_table(client, table).await
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+/// Maps an SDK error (once the SDK's own retries are spent): throttling,
+/// timeouts, broken connections, unreadable answers and any 5xx mean the
+/// store is unavailable (503, fail closed), never keyward's own failure.
+fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug>(
+    e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+) -> StoreError {
+    match &e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(format!("{e:?}"))
+        }
+        _ if e
+            .raw_response()
+            .is_some_and(|r| r.status().is_server_error()) =>
+        {
+            StoreError::Unavailable(format!("{:?}", e.code()))
+        }
+        _ => match e.code() {
+            Some(
+                "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "InternalServerError"
+                | "ServiceUnavailable",
+            ) => StoreError::Unavailable(format!("{:?}", e.code())),
+            _ => StoreError::Internal(format!("{e:?}")),
+        },
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn account_guard(&self, account: &str) -> StoreResult<u64> {
+        Ok(self
+            .get(ItemKey::AccountGuard { account })
+            .await?
+            .map_or(0, |item| version(&item)))
+    }
+
+    async fn get_application(&self, id: &str) -> StoreResult<Option<Application>> {
+        match self.get(ItemKey::Application { id }).await? {
+            Some(item) if item.contains_key("item") => from_item(&item).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    async fn list_applications(&self, account: &str) -> StoreResult<Vec<Application>> {
+        let mut apps = self
+            .members(IdSet::AccountApplications { account })
+            .await?
+            .iter()
+            .filter(|item| item.contains_key("item"))
+            .map(from_item::<Application>)
+            .collect::<StoreResult<Vec<_>>>()?;
+        apps.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(apps)
+    }
+
+    async fn get_key(&self, id: &str) -> StoreResult<Option<Key>> {
+        self.get(ItemKey::Key { id })
+            .await?
+            .as_ref()
+            .map(key_from_item)
+            .transpose()
+    }
+
+    async fn list_application_keys(&self, application_id: &str) -> StoreResult<Vec<Key>> {
+        let mut keys = self
+            .members(IdSet::ApplicationKeys { application_id })
+            .await?
+            .iter()
+            .map(key_from_item)
+            .collect::<StoreResult<Vec<_>>>()?;
+        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(keys)
+    }
+
+    async fn list_account_keys(&self, account: &str) -> StoreResult<Vec<Key>> {
+        let mut keys = Vec::new();
+        for app in self.list_applications(account).await? {
+            keys.extend(self.list_application_keys(&app.id).await?);
+        }
+        keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(keys)
+    }
+
+    async fn list_keys_expiring(&self, from: i64, to: i64) -> StoreResult<Vec<Key>> {
+        let (after, until) = expiry_sort_range(from, to);
+        let mut keys = Vec::new();
+        for partition in expiry_partitions(from, to) {
+            let mut start = None;
+            loop {
+                let output = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(GSI)
+                    .key_condition_expression("gsi1pk = :p AND gsi1sk BETWEEN :a AND :b")
+                    .expression_attribute_values(":p", s(partition.clone()))
+                    .expression_attribute_values(":a", s(after.clone()))
+                    .expression_attribute_values(":b", s(until.clone()))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                for item in output.items.unwrap_or_default() {
+                    keys.push(key_from_item(&item)?);
+                }
+                match output.last_evaluated_key {
+                    Some(last) => start = Some(last),
+                    None => break,
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    async fn get_idempotency(&self, id: &str) -> StoreResult<Option<IdempotencyRecord>> {
+        self.get(ItemKey::Idempotency { id })
+            .await?
+            .as_ref()
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn user_guard(&self, account: &str, user_id: &str) -> StoreResult<UserGuard> {
+        Ok(self
+            .get(ItemKey::UserGuard { account, user_id })
+            .await?
+            .map(|item| user_guard_from_item(&item))
+            .unwrap_or_default())
+    }
+
+    async fn list_audit(
+        &self,
+        account: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<AuditEvent>> {
+        let (items, next_cursor) = self
+            .query_page(Partition::Audit { account }, limit, cursor)
+            .await?;
+        Ok(Page {
+            items: items.iter().map(from_item).collect::<StoreResult<_>>()?,
+            next_cursor,
+        })
+    }
+
+    async fn list_notices(
+        &self,
+        account: &str,
+        recipient: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<Notice>> {
+        let partition = Partition::Notices { account, recipient };
+        let (items, next_cursor) = self.query_page(partition, limit, cursor).await?;
+        Ok(Page {
+            items: items.iter().map(from_item).collect::<StoreResult<_>>()?,
+            next_cursor,
+        })
+    }
+
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), CommitError> {
+        let actions = writes::actions(&self.table, &writes)?;
+        if actions.is_empty() {
+            return Ok(());
+        }
+        if actions.len() > MAX_TRANSACTION_ITEMS {
+            return Err(StoreError::Internal(format!(
+                "a commit of {} items exceeds DynamoDB's transaction limit of {MAX_TRANSACTION_ITEMS}",
+                actions.len()
+            ))
+            .into());
+        }
+        commit::transact(&self.client, actions).await
+    }
+
+    async fn record_key_use(&self, uses: &[(String, i64)]) -> StoreResult<()> {
+        // DynamoDB has no batch update; the updates go out together.
+        let updates = uses.iter().map(|(id, at)| {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(ItemKey::Key { id }.attributes()))
+                .update_expression("SET last_used_at = :at")
+                .condition_expression("attribute_exists(pk) AND (attribute_not_exists(last_used_at) OR last_used_at < :at)")
+                .expression_attribute_values(":at", n(*at))
+                .send()
+        });
+        for result in futures::future::join_all(updates).await {
+            if let Err(e) = result {
+                let stale = e
+                    .as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception());
+                if !stale {
+                    return Err(sdk_error(e));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn purge_expired(&self, _now: i64) -> StoreResult<u64> {
+        Ok(0)
+    }
+
+    fn purges_itself(&self) -> bool {
+        true
+    }
+}
