@@ -9,6 +9,8 @@
 
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 #[path = "support/lambda_runtime_api.rs"]
 mod lambda_runtime_api;
 #[path = "support/moto.rs"]
@@ -17,14 +19,14 @@ mod moto;
 use aws_sdk_dynamodb::config::retry::RetryPartition;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use fault_proxy::{Fault, FaultProxy};
-use keyward::auth::{Caller, perm};
+use keyward::auth::Caller;
 use keyward::aws::{MAX_ATTEMPTS, OPERATION_TIMEOUT};
 use keyward::clock::SystemClock;
 use keyward::config::Config;
 use keyward::error::ApiError;
 use keyward::idempotency::{self, Idempotency};
 use keyward::secret::Secret;
-use keyward::service::{CreateApplication, CreateKey, LogPublisher, Service, VerifyRequest};
+use keyward::service::{CreateApplication, LogPublisher, Service, VerifyRequest};
 use keyward::store::Store;
 use keyward::store::dynamodb::DynamoStore;
 use lambda_runtime_api::{LambdaProcess, Outcome};
@@ -83,29 +85,11 @@ fn service(client: aws_sdk_dynamodb::Client, table: &str, config: Config) -> Ser
     )
 }
 
+/// The administrator of "acme", signed in with MFA.
 fn alice() -> Caller {
     Caller {
-        user_id: "alice".into(),
-        account: "acme".into(),
-        permissions: perm::ALL
-            .iter()
-            .map(|p| p.to_string())
-            .chain(["sims:*".into()])
-            .collect(),
         mfa: true,
-    }
-}
-
-fn key_input() -> CreateKey {
-    named_key("k")
-}
-
-fn named_key(name: &str) -> CreateKey {
-    CreateKey {
-        name: name.into(),
-        description: String::new(),
-        scopes: vec!["sims:read".into()],
-        expires_at: None,
+        ..fixtures::admin("alice", "acme")
     }
 }
 
@@ -123,9 +107,8 @@ async fn setup() -> Setup {
     let (client, table) = moto::table().await;
     let direct = service(client.clone(), &table, Config::default());
     let input = CreateApplication {
-        name: "platform".into(),
-        description: String::new(),
         key_prefix: Some("acme".into()),
+        ..fixtures::application("platform")
     };
     let reply = direct
         .create_application(&alice(), &input, None)
@@ -192,7 +175,7 @@ async fn verification_fails_closed_within_bounded_attempts_on_every_fault() {
     let setup = setup().await;
     let reply = setup
         .direct
-        .create_key(&alice(), &setup.app, &key_input(), None)
+        .create_key(&alice(), &setup.app, &fixtures::key("k"), None)
         .await
         .unwrap();
     let (_, secret) = key_id_and_secret(&serde_json::to_value(&reply).unwrap());
@@ -244,7 +227,7 @@ async fn throttled_writes_are_retried_a_bounded_number_of_times() {
         [Fault::PROVISIONED_THROUGHPUT, Fault::THROTTLING],
     );
     let reply = creator
-        .create_key(&alice(), &setup.app, &key_input(), None)
+        .create_key(&alice(), &setup.app, &fixtures::key("k"), None)
         .await
         .unwrap();
     assert_eq!(setup.proxy.count("TransactWriteItems"), 3);
@@ -253,7 +236,7 @@ async fn throttled_writes_are_retried_a_bounded_number_of_times() {
         .proxy
         .repeat("TransactWriteItems", [Fault::THROTTLING]);
     let error = creator
-        .create_key(&alice(), &setup.app, &key_input(), None)
+        .create_key(&alice(), &setup.app, &fixtures::key("k"), None)
         .await
         .err()
         .expect("a throttled create fails");
@@ -280,7 +263,7 @@ async fn a_create_whose_answer_is_lost_creates_one_key_and_answers_it() {
         .proxy
         .next("TransactWriteItems", [Fault::LoseResponse]);
     let reply = creator
-        .create_key(&alice(), &setup.app, &key_input(), None)
+        .create_key(&alice(), &setup.app, &fixtures::key("k"), None)
         .await
         .unwrap();
     let (id, secret) = key_id_and_secret(&serde_json::to_value(&reply).unwrap());
@@ -318,7 +301,7 @@ async fn a_transaction_still_in_progress_is_resent_and_never_replanned() {
         }],
     );
     let reply = creator
-        .create_key(&alice(), &setup.app, &key_input(), None)
+        .create_key(&alice(), &setup.app, &fixtures::key("k"), None)
         .await
         .unwrap();
     let (first, _) = key_id_and_secret(&serde_json::to_value(&reply).unwrap());
@@ -339,7 +322,7 @@ async fn a_transaction_still_in_progress_is_resent_and_never_replanned() {
     );
     let started = Instant::now();
     let error = creator
-        .create_key(&alice(), &setup.app, &key_input(), None)
+        .create_key(&alice(), &setup.app, &fixtures::key("k"), None)
         .await
         .err()
         .expect("the outcome is unknown while the first attempt is in progress");
@@ -408,7 +391,12 @@ async fn limits_stay_exact_and_no_write_is_lost_or_doubled_under_faults() {
                 Idempotency::new(&format!("create-{n}"), &alice(), fingerprint).unwrap()
             });
             creator
-                .create_key(&alice(), &app, &named_key(&format!("k{n}")), idem.as_ref())
+                .create_key(
+                    &alice(),
+                    &app,
+                    &fixtures::key(&format!("k{n}")),
+                    idem.as_ref(),
+                )
                 .await
                 .map(|r| serde_json::to_value(&r).unwrap())
                 .map_err(|e| e.code())
@@ -491,7 +479,7 @@ fn http_event(route_key: &str, path: &str, body: Value, headers: &[(&str, &str)]
     event["requestContext"]["authorizer"]["jwt"]["claims"] = json!({
         "aud": "keyward", "exp": "1999999999", "iat": "1700000000",
         "iss": "https://idp.example.com/", "sub": "alice", "account": "acme",
-        "permissions": perm::ALL.join(" ") + " sims:*", "amr": "[pwd mfa]"
+        "permissions": fixtures::all_permissions().join(" "), "amr": "[pwd mfa]"
     });
     let body = body.to_string();
     event["headers"]["content-length"] = body.len().to_string().into();
@@ -522,7 +510,7 @@ async fn the_verify_function_answers_503_and_the_authorizer_denies_on_store_faul
     let setup = setup().await;
     let reply = setup
         .direct
-        .create_key(&alice(), &setup.app, &key_input(), None)
+        .create_key(&alice(), &setup.app, &fixtures::key("k"), None)
         .await
         .unwrap();
     let (_, secret) = key_id_and_secret(&serde_json::to_value(&reply).unwrap());

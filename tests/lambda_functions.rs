@@ -3,13 +3,15 @@
 //! EventBridge event JSON (tests/fixtures), against DynamoDB and SNS on
 //! moto_server.
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
 #[path = "support/lambda_runtime_api.rs"]
 mod lambda_runtime_api;
 #[path = "support/moto.rs"]
 mod moto;
 
 use base64::Engine;
-use keyward::auth::{Caller, perm};
+use keyward::auth::Caller;
 use keyward::clock::SystemClock;
 use keyward::config::Config;
 use keyward::service::{CreateApplication, CreateKey, LogPublisher, Service};
@@ -65,7 +67,7 @@ fn claims(sub: &str, account: &str, permissions: &str) -> Value {
 }
 
 fn admin(sub: &str, account: &str) -> Value {
-    claims(sub, account, &format!("{} sims:*", perm::ALL.join(" ")))
+    claims(sub, account, &fixtures::all_permissions().join(" "))
 }
 
 /// The API Gateway v2 fixture, made into `method route_key` for `path`,
@@ -580,24 +582,21 @@ fn service(client: aws_sdk_dynamodb::Client, table: &str) -> Service {
     )
 }
 
+/// An administrator of "acme" signed in with MFA, who may also grant
+/// `billing:` scopes.
 fn caller(user: &str) -> Caller {
-    Caller {
-        user_id: user.into(),
-        account: "acme".into(),
-        permissions: perm::ALL
-            .iter()
-            .map(|p| p.to_string())
-            .chain(["sims:*".into(), "billing:*".into()])
-            .collect(),
+    let mut caller = Caller {
         mfa: true,
-    }
+        ..fixtures::admin(user, "acme")
+    };
+    caller.permissions.push("billing:*".into());
+    caller
 }
 
 async fn new_app(service: &Service, owner: &Caller) -> String {
     let input = CreateApplication {
-        name: "platform".into(),
-        description: String::new(),
         key_prefix: Some("acme".into()),
+        ..fixtures::application("platform")
     };
     let reply = service
         .create_application(owner, &input, None)
@@ -614,10 +613,9 @@ async fn new_key(
     expires_at: Option<String>,
 ) -> (String, String) {
     let input = CreateKey {
-        name: "k".into(),
-        description: String::new(),
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         expires_at,
+        ..fixtures::key("k")
     };
     let reply = service.create_key(owner, app, &input, None).await.unwrap();
     (reply.key.id, reply.secret.expose().to_owned())

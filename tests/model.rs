@@ -17,6 +17,8 @@
 //! shrunk sequence of operations; nothing is persisted, so a defect it finds
 //! gets an explicit regression test below instead.
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
 #[path = "support/moto.rs"]
 mod moto;
 
@@ -28,8 +30,7 @@ use keyward::domain::rfc3339;
 use keyward::error::ApiError;
 use keyward::secret::Secret;
 use keyward::service::{
-    CreateApplication, CreateKey, CreatedKey, LogPublisher, PageQuery, RegenerateKey, Service,
-    VerifyRequest,
+    CreateKey, CreatedKey, LogPublisher, PageQuery, RegenerateKey, Service, VerifyRequest,
 };
 use keyward::store::Store;
 use proptest::prelude::*;
@@ -100,11 +101,7 @@ impl User {
 
     fn caller(self) -> Caller {
         let permissions: Vec<String> = if self.is_admin() {
-            keyward::auth::perm::ALL
-                .iter()
-                .map(|p| p.to_string())
-                .chain(["sims:*".to_owned()])
-                .collect()
+            fixtures::all_permissions()
         } else {
             "applications:create keys:view:own keys:create:own keys:edit:own keys:revoke:own sims:read"
                 .split(' ')
@@ -723,11 +720,7 @@ impl Runner<'_> {
         match op {
             Op::CreateApp { by } => {
                 let expected = self.model.expect_create_app(*by);
-                let input = CreateApplication {
-                    name: format!("app {}", self.model.apps.len()),
-                    description: String::new(),
-                    key_prefix: None,
-                };
+                let input = fixtures::application(&format!("app {}", self.model.apps.len()));
                 let result = service.create_application(&by.caller(), &input, None).await;
                 let actual = created(&result);
                 self.note("create_application", actual);
@@ -1408,11 +1401,7 @@ fn admin(user: &str) -> Caller {
 }
 
 async fn new_app(service: &Service, caller: &Caller) -> String {
-    let input = CreateApplication {
-        name: "app".into(),
-        description: String::new(),
-        key_prefix: None,
-    };
+    let input = fixtures::application("app");
     let reply = service
         .create_application(caller, &input, None)
         .await
@@ -1422,12 +1411,7 @@ async fn new_app(service: &Service, caller: &Caller) -> String {
 
 /// A new key: (id, secret).
 async fn new_key(service: &Service, caller: &Caller, app: &str) -> (String, String) {
-    let input = CreateKey {
-        name: "key".into(),
-        description: String::new(),
-        scopes: vec!["sims:read".into()],
-        expires_at: None,
-    };
+    let input = fixtures::key("key");
     let reply = service.create_key(caller, app, &input, None).await.unwrap();
     (reply.key.id, reply.secret.expose().to_owned())
 }
@@ -1478,15 +1462,7 @@ async fn offboarding_more_than_one_commit_holds(store: Arc<dyn Store>) {
     }
     let err = sut
         .service
-        .create_application(
-            &alice,
-            &CreateApplication {
-                name: "again".into(),
-                description: String::new(),
-                key_prefix: None,
-            },
-            None,
-        )
+        .create_application(&alice, &fixtures::application("again"), None)
         .await
         .err()
         .map(|e| e.code());
@@ -1556,10 +1532,8 @@ async fn regenerating_needs_the_scopes_the_new_key_carries(store: Arc<dyn Store>
     let (alice, bob) = (User::Alice.caller(), User::Bob.caller());
     let bobs_app = new_app(&sut.service, &bob).await;
     let input = CreateKey {
-        name: "write".into(),
-        description: String::new(),
         scopes: vec!["sims:write".into()],
-        expires_at: None,
+        ..fixtures::key("write")
     };
     let reply = sut
         .service
@@ -1593,10 +1567,9 @@ async fn offboarding_leaves_dead_keys_their_verdict(store: Arc<dyn Store>) {
     let (alice, dave) = (admin("alice"), admin("dave"));
     let app = new_app(&sut.service, &alice).await;
     let expiring = CreateKey {
-        name: "short".into(),
-        description: String::new(),
         scopes: vec![],
         expires_at: Some(rfc3339::format(T0 + 60)),
+        ..fixtures::key("short")
     };
     let reply = sut
         .service

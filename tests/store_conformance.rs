@@ -6,7 +6,11 @@
 //! rules that depend on it (limits under concurrency, one regenerate, one
 //! idempotent result, expiry derived from the clock, one read per verify).
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
 mod conformance {
+    use crate::fixtures;
     use async_trait::async_trait;
     use keyward::auth::Caller;
     use keyward::clock::ManualClock;
@@ -14,8 +18,7 @@ mod conformance {
     use keyward::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
     use keyward::secret::Secret;
     use keyward::service::{
-        CreateApplication, CreateKey, NoticePublisher, PageQuery, RegenerateKey, Service,
-        VerifyRequest,
+        CreateKey, NoticePublisher, PageQuery, RegenerateKey, Service, VerifyRequest,
     };
     use keyward::store::{CommitError, Page, Store, StoreError, StoreResult, UserGuard, Write};
     use serde_json::Value;
@@ -755,33 +758,11 @@ mod conformance {
     }
 
     fn admin(user: &str) -> Caller {
-        Caller {
-            user_id: user.into(),
-            account: "acct".into(),
-            permissions: keyward::auth::perm::ALL
-                .iter()
-                .map(|p| p.to_string())
-                .chain(["sims:*".into()])
-                .collect(),
-            mfa: false,
-        }
-    }
-
-    fn new_key(name: &str) -> CreateKey {
-        CreateKey {
-            name: name.into(),
-            description: String::new(),
-            scopes: vec!["sims:read".into()],
-            expires_at: None,
-        }
+        fixtures::admin(user, "acct")
     }
 
     async fn create_app(h: &Harness, caller: &Caller) -> String {
-        let input = CreateApplication {
-            name: "billing".into(),
-            description: String::new(),
-            key_prefix: None,
-        };
+        let input = fixtures::application("billing");
         let reply = h
             .service
             .create_application(caller, &input, None)
@@ -818,8 +799,8 @@ mod conformance {
         let h = harness(store);
         let alice = admin("alice");
         let app = create_app(&h, &alice).await;
-        let (first, _) = create_key(&h, &alice, &app, &new_key("first")).await;
-        let (second, _) = create_key(&h, &alice, &app, &new_key("second")).await;
+        let (first, _) = create_key(&h, &alice, &app, &fixtures::key("first")).await;
+        let (second, _) = create_key(&h, &alice, &app, &fixtures::key("second")).await;
         (app, first, second)
     }
 
@@ -832,7 +813,7 @@ mod conformance {
             let (service, alice, app) = (h.service.clone(), alice.clone(), app.clone());
             tasks.spawn(async move {
                 service
-                    .create_key(&alice, &app, &new_key(&format!("k{i}")), None)
+                    .create_key(&alice, &app, &fixtures::key(&format!("k{i}")), None)
                     .await
             });
         }
@@ -858,11 +839,7 @@ mod conformance {
         for i in 0..30 {
             let service = h.service.clone();
             tasks.spawn(async move {
-                let input = CreateApplication {
-                    name: format!("app {i}"),
-                    description: String::new(),
-                    key_prefix: None,
-                };
+                let input = fixtures::application(&format!("app {i}"));
                 service
                     .create_application(&admin("alice"), &input, None)
                     .await
@@ -889,16 +866,16 @@ mod conformance {
         let app = create_app(&h, &alice).await;
         let soon = CreateKey {
             expires_at: Some(keyward::domain::rfc3339::format(T0 + 60)),
-            ..new_key("soon")
+            ..fixtures::key("soon")
         };
         let (id, secret) = create_key(&h, &alice, &app, &soon).await;
         for i in 0..9 {
-            create_key(&h, &alice, &app, &new_key(&format!("k{i}"))).await;
+            create_key(&h, &alice, &app, &fixtures::key(&format!("k{i}"))).await;
         }
         assert_eq!(verdict(&h, &secret).await, VerdictCode::Valid);
         let err = h
             .service
-            .create_key(&alice, &app, &new_key("eleventh"), None)
+            .create_key(&alice, &app, &fixtures::key("eleventh"), None)
             .await
             .err()
             .unwrap();
@@ -908,7 +885,7 @@ mod conformance {
         let view = h.service.get_key(&alice, &id).await.unwrap();
         assert_eq!(serde_json::to_value(view.status).unwrap(), "expired");
         // An expired key frees its slot, and can only be deleted.
-        create_key(&h, &alice, &app, &new_key("eleventh")).await;
+        create_key(&h, &alice, &app, &fixtures::key("eleventh")).await;
         for refused in [
             h.service.enable_key(&alice, &id, None).await.err(),
             h.service.disable_key(&alice, &id, None).await.err(),
@@ -928,7 +905,7 @@ mod conformance {
         let h = harness(store.clone());
         let alice = admin("alice");
         let app = create_app(&h, &alice).await;
-        let (id, _) = create_key(&h, &alice, &app, &new_key("rotating")).await;
+        let (id, _) = create_key(&h, &alice, &app, &fixtures::key("rotating")).await;
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..10 {
             let (service, alice, id) = (h.service.clone(), alice.clone(), id.clone());
@@ -961,7 +938,7 @@ mod conformance {
         let h = harness(store);
         let alice = admin("alice");
         let app = create_app(&h, &alice).await;
-        let (id, old) = create_key(&h, &alice, &app, &new_key("rotating")).await;
+        let (id, old) = create_key(&h, &alice, &app, &fixtures::key("rotating")).await;
         let input = RegenerateKey {
             expires_at: None,
             grace_seconds: Some(120),
@@ -1001,7 +978,7 @@ mod conformance {
         let h = harness(store);
         let alice = admin("alice");
         let app = create_app(&h, &alice).await;
-        let (id, secret) = create_key(&h, &alice, &app, &new_key("n-start")).await;
+        let (id, secret) = create_key(&h, &alice, &app, &fixtures::key("n-start")).await;
         let mut writers = tokio::task::JoinSet::new();
         for field in ["name", "description", "status"] {
             let (service, alice, id) = (h.service.clone(), alice.clone(), id.clone());
@@ -1075,7 +1052,7 @@ mod conformance {
         let mut ids = Vec::new();
         for i in 0..10 {
             ids.push(
-                create_key(&h, &alice, &app, &new_key(&format!("k{i}")))
+                create_key(&h, &alice, &app, &fixtures::key(&format!("k{i}")))
                     .await
                     .0,
             );
@@ -1105,7 +1082,7 @@ mod conformance {
         for i in 0..10 {
             let (service, alice, app) = (h.service.clone(), alice.clone(), app.clone());
             tasks.spawn(async move {
-                let input = new_key(&format!("late{i}"));
+                let input = fixtures::key(&format!("late{i}"));
                 (
                     "create",
                     service
@@ -1152,7 +1129,7 @@ mod conformance {
                 let idem =
                     Idempotency::new("retry-me", &alice, fingerprint("POST", "/x", b"{}")).unwrap();
                 let reply = service
-                    .create_key(&alice, &app, &new_key("once"), Some(&idem))
+                    .create_key(&alice, &app, &fixtures::key("once"), Some(&idem))
                     .await
                     .unwrap();
                 (reply.key.id, reply.secret.expose().to_owned())
@@ -1180,11 +1157,7 @@ mod conformance {
         let (a, b) = (in_account("col\u{0}b", "c"), in_account("col", "b\u{0}c"));
         let mut secrets = Vec::new();
         for caller in [&a, &b] {
-            let input = CreateApplication {
-                name: "billing".into(),
-                description: String::new(),
-                key_prefix: None,
-            };
+            let input = fixtures::application("billing");
             let idem = Idempotency::new(
                 "deploy-42",
                 caller,
@@ -1206,7 +1179,7 @@ mod conformance {
             .unwrap();
             let reply = h
                 .service
-                .create_key(caller, &app, &new_key("deploy"), Some(&idem))
+                .create_key(caller, &app, &fixtures::key("deploy"), Some(&idem))
                 .await
                 .unwrap();
             assert_eq!(reply.key.account, caller.account);
@@ -1226,7 +1199,7 @@ mod conformance {
         let app = create_app(&h, &alice).await;
         let mut secrets = Vec::new();
         for i in 0..10 {
-            secrets.push(create_key(&h, &alice, &app, &new_key(&format!("k{i}"))).await);
+            secrets.push(create_key(&h, &alice, &app, &fixtures::key(&format!("k{i}"))).await);
         }
         for round in 0..3 {
             let ids: Vec<String> = secrets.iter().map(|(id, _)| id.clone()).collect();
@@ -1254,7 +1227,7 @@ mod conformance {
                 }
             }
             for i in 0..10 {
-                let input = new_key(&format!("round {round} k{i}"));
+                let input = fixtures::key(&format!("round {round} k{i}"));
                 match h.service.create_key(&alice, &app, &input, None).await {
                     Ok(reply) => secrets.push((reply.key.id, reply.secret)),
                     Err(e) => assert_eq!(e.code(), "KEY_LIMIT_REACHED"),
@@ -1274,7 +1247,7 @@ mod conformance {
         // A revoked replacement gives its place back to the old key, which
         // counts again until its grace period ends; then it frees its slot.
         h.clock.advance(3600);
-        create_key(&h, &alice, &app, &new_key("after the grace period")).await;
+        create_key(&h, &alice, &app, &fixtures::key("after the grace period")).await;
     }
 
     /// Reads never show a key as working that verification refuses: a key
@@ -1284,7 +1257,8 @@ mod conformance {
         let h = harness(store);
         let (alice, bob) = (admin("alice"), admin("bob"));
         let bobs_app = create_app(&h, &bob).await;
-        let (id, secret) = create_key(&h, &alice, &bobs_app, &new_key("alice in bob's")).await;
+        let (id, secret) =
+            create_key(&h, &alice, &bobs_app, &fixtures::key("alice in bob's")).await;
         let view = |v: keyward::domain::KeyView| serde_json::to_value(v).unwrap();
         let before = view(h.service.get_key(&alice, &id).await.unwrap());
         assert_eq!(before["verdict"], "VALID");
@@ -1312,13 +1286,13 @@ mod conformance {
         let h = harness(store.clone());
         let alice = admin("alice");
         let app = create_app(&h, &alice).await;
-        let (_, first) = create_key(&h, &alice, &app, &new_key("a")).await;
+        let (_, first) = create_key(&h, &alice, &app, &fixtures::key("a")).await;
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..8 {
             let (service, alice, app) = (h.service.clone(), alice.clone(), app.clone());
             tasks.spawn(async move {
                 service
-                    .create_key(&alice, &app, &new_key(&format!("k{i}")), None)
+                    .create_key(&alice, &app, &fixtures::key(&format!("k{i}")), None)
                     .await
                     .is_ok()
             });
@@ -1336,7 +1310,7 @@ mod conformance {
         assert_eq!(verdict(&h, &first).await, VerdictCode::ApplicationRevoked);
         let err = h
             .service
-            .create_key(&alice, &app, &new_key("late"), None)
+            .create_key(&alice, &app, &fixtures::key("late"), None)
             .await
             .err()
             .unwrap();
@@ -1348,9 +1322,11 @@ mod conformance {
         let (alice, bob) = (admin("alice"), admin("bob"));
         let bobs_app = create_app(&h, &bob).await;
         let alices_app = create_app(&h, &alice).await;
-        let (_, in_bobs_app) = create_key(&h, &alice, &bobs_app, &new_key("alice in bob's")).await;
-        let (_, bobs_key) = create_key(&h, &bob, &alices_app, &new_key("bob in alice's")).await;
-        let (_, alices_key) = create_key(&h, &alice, &alices_app, &new_key("alice's")).await;
+        let (_, in_bobs_app) =
+            create_key(&h, &alice, &bobs_app, &fixtures::key("alice in bob's")).await;
+        let (_, bobs_key) =
+            create_key(&h, &bob, &alices_app, &fixtures::key("bob in alice's")).await;
+        let (_, alices_key) = create_key(&h, &alice, &alices_app, &fixtures::key("alice's")).await;
         let reply = h.service.offboard_user(&alice, "bob", None).await.unwrap();
         assert_eq!(reply.keys.len(), 2);
         assert_eq!(verdict(&h, &in_bobs_app).await, VerdictCode::OwnerDeleted);
@@ -1358,7 +1334,7 @@ mod conformance {
         assert_eq!(verdict(&h, &alices_key).await, VerdictCode::Valid);
         let err = h
             .service
-            .create_key(&bob, &alices_app, &new_key("again"), None)
+            .create_key(&bob, &alices_app, &fixtures::key("again"), None)
             .await
             .err()
             .unwrap();
@@ -1371,7 +1347,7 @@ mod conformance {
         let app = create_app(&h, &alice).await;
         let in_days = |d: i64| CreateKey {
             expires_at: Some(keyward::domain::rfc3339::format(T0 + d * DAY)),
-            ..new_key("k")
+            ..fixtures::key("k")
         };
         let (soon, _) = create_key(&h, &alice, &app, &in_days(3)).await;
         create_key(&h, &alice, &app, &in_days(100)).await;
@@ -1492,7 +1468,7 @@ mod conformance {
         let h = harness(store);
         let alice = admin("alice");
         let app = create_app(&h, &alice).await;
-        let (id, secret) = create_key(&h, &alice, &app, &new_key("watched")).await;
+        let (id, secret) = create_key(&h, &alice, &app, &fixtures::key("watched")).await;
         for _ in 0..3 {
             assert_eq!(verdict(&h, &secret).await, VerdictCode::Valid);
         }
@@ -1513,7 +1489,7 @@ mod conformance {
         let h = harness(counting.clone());
         let alice = admin("alice");
         let app = create_app(&h, &alice).await;
-        let (id, secret) = create_key(&h, &alice, &app, &new_key("hot")).await;
+        let (id, secret) = create_key(&h, &alice, &app, &fixtures::key("hot")).await;
         let (reads, writes) = (
             counting.reads.load(Ordering::SeqCst),
             counting.writes.load(Ordering::SeqCst),
@@ -1557,7 +1533,7 @@ mod conformance {
         let h = harness_with(store, config);
         let alice = admin("alice");
         let app = create_app(&h, &alice).await;
-        let (id, secret) = create_key(&h, &alice, &app, &new_key("hourly")).await;
+        let (id, secret) = create_key(&h, &alice, &app, &fixtures::key("hourly")).await;
         assert_eq!(verdict(&h, &secret).await, VerdictCode::Valid);
         assert_eq!(h.service.flush_usage().await.unwrap(), 1);
         h.clock.advance(60);

@@ -20,11 +20,7 @@ fn with_checksum(text: &str) -> String {
         cut -= 1;
     }
     let checked = &text[..cut];
-    let crc = crc32::crc32(key::strip_bearer(checked).as_bytes());
-    format!(
-        "{checked}{}",
-        base62::encode(&crc.to_be_bytes(), CHECKSUM_LEN)
-    )
+    format!("{checked}{}", key::checksum(key::strip_bearer(checked)))
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -4,15 +4,7 @@
 //! fuzz run replays it.
 
 use wasm_validator::key::{self, KEY_ID_LEN, MalformedReason, SECRET_BYTES, SECRET_LEN};
-use wasm_validator::{VerdictCode, base62, crc32, validate};
-
-/// `prefix_` + `body` + the checksum the key format prescribes.
-fn with_checksum(prefix: &str, body: &str) -> String {
-    let mut text = format!("{prefix}_{body}");
-    let crc = crc32::crc32(text.as_bytes());
-    text.push_str(&base62::encode(&crc.to_be_bytes(), 6));
-    text
-}
+use wasm_validator::{VerdictCode, base62, validate};
 
 /// parse_key: a key whose 43 secret digits exceed 2^256 - 1 parsed,
 /// although no `format_key` can make it (43 base62 digits hold a little
@@ -27,7 +19,8 @@ fn a_secret_beyond_32_bytes_is_malformed() {
     // The same key with the largest secret 32 bytes hold parses.
     let largest = base62::encode(&[0xff; SECRET_BYTES], SECRET_LEN);
     let key_id = &found[3..3 + KEY_ID_LEN];
-    let at_bound = with_checksum("kw", &format!("{key_id}{largest}"));
+    let text = format!("kw_{key_id}{largest}");
+    let at_bound = format!("{text}{}", key::checksum(&text));
     assert!(key::parse(&at_bound).is_ok());
 }
 
@@ -43,7 +36,8 @@ fn a_key_parses_exactly_when_its_secret_decodes_to_32_bytes() {
             let mut secret = largest.clone().into_bytes();
             secret[pos] = digit;
             let secret = String::from_utf8(secret).unwrap();
-            let key = with_checksum("kw", &format!("{key_id}{secret}"));
+            let text = format!("kw_{key_id}{secret}");
+            let key = format!("{text}{}", key::checksum(&text));
             let fits = base62::decode(&secret, SECRET_BYTES).is_some();
             assert_eq!(key::parse(&key).is_ok(), fits, "{key}");
             if fits {

@@ -1,0 +1,149 @@
+//! The local server and CLI: bad configuration is a clear error, and
+//! without a JWT secret the server makes a development one.
+
+use crate::harness::{JWT_SECRET, Server, eventually, mint, now};
+use serde_json::json;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `keyward` to completion, failing if it is still running after 15 s.
+fn run_to_exit(mut cmd: Command) -> std::process::Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("keyward starts");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while child.try_wait().expect("waitable").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("keyward kept running: the configuration was accepted");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[test]
+fn bad_configuration_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let cases = [
+        ("KEYWARD_JWT_SECRET", "too short", "KEYWARD_JWT_SECRET"),
+        ("KEYWARD_MAX_ACTIVE_KEYS", "0", "max-active-keys"),
+        (
+            "KEYWARD_MAX_ACTIVE_APPLICATIONS",
+            "many",
+            "max-active-applications",
+        ),
+        (
+            "KEYWARD_DEFAULT_VALIDITY_DAYS",
+            "800",
+            "KEYWARD_DEFAULT_VALIDITY_DAYS",
+        ),
+        (
+            "KEYWARD_REQUIRE_MFA_TO_ENABLE",
+            "maybe",
+            "require-mfa-to-enable",
+        ),
+        ("KEYWARD_ADDR", "not an address", "addr"),
+    ];
+    for (name, value, mentioned) in cases {
+        let env = [(name.to_owned(), value.to_owned())];
+        let mut cmd = Server::command(dir.path(), &env);
+        cmd.args(["serve", "--data"]).arg(dir.path().join("data"));
+        if name != "KEYWARD_ADDR" {
+            cmd.args(["--addr", "127.0.0.1:0"]);
+        }
+        let output = run_to_exit(cmd);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{name}={value} was accepted");
+        assert!(!stdout.contains("listening"), "{name}={value}: {stdout}");
+        assert!(
+            stderr.contains(mentioned),
+            "{name}={value}: the error names {mentioned}: {stderr}"
+        );
+    }
+    // The CLI refuses bad input the same way.
+    let output = run_to_exit({
+        let mut cmd = Server::command(dir.path(), &[]);
+        cmd.args(["token", "--sub", "u", "--account", "a", "--ttl", "forever"]);
+        cmd
+    });
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("ttl"));
+}
+
+/// Without `KEYWARD_JWT_SECRET`, `serve` makes a development secret in the
+/// data folder, prints a ready token, and `keyward token` signs with it.
+#[tokio::test]
+async fn without_a_secret_the_server_makes_a_dev_secret_and_the_cli_signs_with_it() {
+    let mut srv = Server::start_with(&[("KEYWARD_JWT_SECRET", "")]);
+    let secret_file = srv.data_dir().join("dev-jwt-secret");
+    let secret = std::fs::read_to_string(&secret_file).expect("a dev secret file");
+    assert!(secret.trim().len() >= 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "the dev secret is private: {mode:o}");
+    }
+
+    // The printed development token works (user dev, account dev).
+    let stdout_log = srv.dir.path().join("stdout.log");
+    let printed = eventually(Duration::from_secs(5), "the printed dev token", || {
+        let text = std::fs::read_to_string(&stdout_log).unwrap_or_default();
+        let token = text
+            .split_whitespace()
+            .find(|w| w.starts_with("eyJ") && w.split('.').count() == 3)
+            .map(str::to_owned);
+        async move { token }
+    })
+    .await;
+    let app = srv.create_app(&printed, "dev").await;
+    assert_eq!(
+        srv.get(&printed, &format!("/applications/{app}"))
+            .await
+            .ok(200)["account"],
+        "dev"
+    );
+
+    // `keyward token` signs with the same secret.
+    let data = srv.data_dir();
+    let token = srv.cli(&[
+        "token",
+        "--data",
+        data.to_str().unwrap(),
+        "--sub",
+        "carol",
+        "--account",
+        "dev",
+        "--permissions",
+        "applications:view",
+    ]);
+    let token = token.trim().to_owned();
+    assert_eq!(srv.list_apps(&token).await.len(), 1);
+    srv.post(&token, "/applications", json!({ "name": "x" }))
+        .await
+        .problem(403, "PERMISSION_DENIED");
+    // Tokens signed with any other secret are refused.
+    let foreign = mint(
+        JWT_SECRET,
+        "carol",
+        "dev",
+        "applications:view",
+        false,
+        now(),
+    );
+    srv.get(&foreign, "/applications")
+        .await
+        .problem(401, "TOKEN_INVALID");
+
+    // The secret is kept across restarts.
+    srv.kill_and_restart();
+    assert_eq!(srv.list_apps(&token).await.len(), 1);
+}
