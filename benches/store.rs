@@ -15,8 +15,12 @@
 //!    one read and no write; the uses are written later by one batched
 //!    `record_key_use`, at most once a minute per key.
 //!
+//! 5. an unknown key id against a known id with a wrong secret: both
+//!    distributions, interleaved in one run, their medians and ratio, and
+//!    the SQLite reads each made (`unknown_ids.rs`).
+//!
 //! `cargo test --benches` runs each criterion benchmark once, short
-//! versions of 2 and 3, and all of 4.
+//! versions of 2, 3 and 5, and all of 4.
 
 use async_trait::async_trait;
 use criterion::{Criterion, criterion_group};
@@ -35,6 +39,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use wasm_validator::VerdictCode;
+
+mod unknown_ids;
 
 const T0: i64 = 1_800_000_000;
 const KEYS: usize = 100;
@@ -133,6 +139,8 @@ impl Store for Counting {
 struct Bench {
     service: Arc<Service>,
     store: Arc<Counting>,
+    /// The store under `store`, for its count of SQLite key reads.
+    sqlite: SqliteStore,
     clock: Arc<ManualClock>,
     /// `KEYS` valid keys (id, whole key).
     keys: Vec<(String, String)>,
@@ -152,7 +160,7 @@ async fn setup() -> Bench {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let sqlite = SqliteStore::open(&dir.path().join("keyward.db")).expect("the store opens");
     let store = Arc::new(Counting {
-        inner: Arc::new(sqlite),
+        inner: Arc::new(sqlite.clone()),
         reads: AtomicUsize::new(0),
         writes: AtomicUsize::new(0),
         use_batches: AtomicUsize::new(0),
@@ -200,6 +208,7 @@ async fn setup() -> Bench {
     Bench {
         service,
         store,
+        sqlite,
         clock,
         keys,
         _dir: dir,
@@ -420,9 +429,11 @@ fn main() {
     if std::env::args().any(|a| a == "--bench") {
         throughput_table(9, 20_000);
         under_writes(Duration::from_secs(3));
+        unknown_ids::compare(3_000, 100);
     } else {
         throughput_table(1, 200);
         under_writes(Duration::from_millis(50));
+        unknown_ids::compare(200, 20);
     }
     answer_path();
 }

@@ -13,7 +13,7 @@ use keyward::console;
 use keyward::http::{AppState, BearerJwt, router};
 use keyward::serve::ConnectionLimits;
 use keyward::service::{LogPublisher, Service};
-use keyward::store::sqlite::SqliteStore;
+use keyward::store::sqlite::{SqliteStore, private_file, private_folder};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -149,10 +149,12 @@ fn jwt_secret(data: &Path) -> Result<(Vec<u8>, bool), String> {
         return Ok((secret.into_bytes(), false));
     }
     let path = data.join(DEV_SECRET_FILE);
+    // The folder, and a secret put there by other means, its owner's only.
+    private_folder(data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
     if let Ok(existing) = std::fs::read_to_string(&path) {
+        private_file(&path).map_err(|e| format!("cannot protect {}: {e}", path.display()))?;
         return Ok((existing.trim().as_bytes().to_vec(), true));
     }
-    std::fs::create_dir_all(data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
     let mut bytes = [0u8; 32];
     rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut bytes)
         .map_err(|e| e.to_string())?;
@@ -175,7 +177,7 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 }
 
 fn open_store(data: &Path) -> Result<SqliteStore, String> {
-    std::fs::create_dir_all(data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    private_folder(data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
     SqliteStore::open(&data.join("keyward.db")).map_err(|e| e.to_string())
 }
 

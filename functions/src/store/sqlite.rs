@@ -18,7 +18,17 @@
 //! `keyward serve` (BENCHMARKS.md, "HTTP"). When every reading connection
 //! is busy it goes to the blocking pool like the rest.
 //!
-//! Key items read by `get_key` are cached, exactly: see [`KeyCache`].
+//! `get_key`'s answers, unknown ids included, are cached, exactly: see
+//! [`key_cache::KeyCache`]. The audit and notice cursors name the caller's
+//! own items ([`cursor`]); the files are the owner's only ([`files`]).
+
+mod apply;
+mod cursor;
+mod files;
+mod key_cache;
+
+pub use files::{private_file, private_folder};
+use key_cache::KeyCache;
 
 use super::{CommitError, Page, Store, StoreError, StoreResult, UserGuard, Write};
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
@@ -27,7 +37,7 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, pa
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
 
 const SCHEMA: &str = r#"
@@ -62,6 +72,8 @@ CREATE TABLE IF NOT EXISTS audit (
     item TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_account ON audit (account, seq);
+-- Resolves a cursor (the id of its page's last event) within the account.
+CREATE INDEX IF NOT EXISTS audit_by_event ON audit (account, json_extract(item, '$.id'));
 CREATE TABLE IF NOT EXISTS notices (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -89,94 +101,6 @@ CREATE TABLE IF NOT EXISTS user_guards (
 /// How long notices are kept (the daily job writes one per key and day).
 const NOTICE_RETENTION_SECONDS: i64 = 90 * 86_400;
 
-/// The largest number of key items [`KeyCache`] holds; past it, it starts
-/// again empty (every commit empties it anyway).
-const KEY_CACHE_ITEMS: usize = 10_000;
-
-/// A cache of key items for `get_key` (every verification), which is never
-/// stale: an item is served from it only while the database is exactly as
-/// it was when the item was read.
-///
-/// "Exactly as it was" is the WAL index header in the `-shm` file: SQLite
-/// rewrites it in every commit, by any connection of any process, before
-/// the commit returns (its `iChange` counter goes up by one; a WAL restart
-/// changes its salts), and readers of every process read it from that file
-/// (https://sqlite.org/walformat.html, "The WAL-Index Header"). One `pread`
-/// of its two copies costs less than the `fcntl` lock calls of a SQLite
-/// read transaction, which were most of a verification's SQLite time in
-/// `keyward serve`; a key read then needs no SQLite call at all
-/// (BENCHMARKS.md, "HTTP"). So a revocation, by this process or another,
-/// is seen by the very next verification.
-///
-/// The header is read before the item: an item read after a commit that
-/// followed the header read is filed under the older header, which no
-/// longer matches, so it is never served. Whenever the header cannot be
-/// read whole, or its two copies differ (a commit is writing it), the read
-/// goes to SQLite and nothing is cached.
-struct KeyCache {
-    /// The database's `-shm` file, which SQLite keeps while any connection
-    /// (ours included) has the database open in WAL mode.
-    shm: std::fs::File,
-    state: Mutex<KeyCacheState>,
-}
-
-#[derive(Default)]
-struct KeyCacheState {
-    /// The header the cached items were read under.
-    header: Option<[u8; WAL_INDEX_HEADERS]>,
-    keys: std::collections::HashMap<String, Key>,
-}
-
-/// The WAL index header's two 48-byte copies, at the start of `-shm`.
-const WAL_INDEX_HEADERS: usize = 96;
-
-impl KeyCache {
-    fn open(db: &Path) -> StoreResult<Self> {
-        let mut shm = db.as_os_str().to_owned();
-        shm.push("-shm");
-        let shm = std::fs::File::open(&shm)
-            .map_err(|e| internal(format!("cannot open the WAL index: {e}")))?;
-        Ok(KeyCache {
-            shm,
-            state: Mutex::default(),
-        })
-    }
-
-    /// The WAL index header now, or `None` when it cannot be trusted.
-    #[cfg(unix)]
-    fn header(&self) -> Option<[u8; WAL_INDEX_HEADERS]> {
-        use std::os::unix::fs::FileExt;
-        let mut bytes = [0u8; WAL_INDEX_HEADERS];
-        self.shm.read_exact_at(&mut bytes, 0).ok()?;
-        let (first, second) = bytes.split_at(WAL_INDEX_HEADERS / 2);
-        (first == second).then_some(bytes)
-    }
-
-    /// Elsewhere nothing is cached (no positioned read without moving the
-    /// file's cursor, which concurrent readers would share).
-    #[cfg(not(unix))]
-    fn header(&self) -> Option<[u8; WAL_INDEX_HEADERS]> {
-        None
-    }
-
-    fn get(&self, header: &[u8; WAL_INDEX_HEADERS], id: &str) -> Option<Key> {
-        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match state.header {
-            Some(ref at) if at == header => state.keys.get(id).cloned(),
-            _ => None,
-        }
-    }
-
-    fn put(&self, header: [u8; WAL_INDEX_HEADERS], key: &Key) {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if state.header != Some(header) || state.keys.len() >= KEY_CACHE_ITEMS {
-            state.keys.clear();
-            state.header = Some(header);
-        }
-        state.keys.insert(key.id.clone(), key.clone());
-    }
-}
-
 #[derive(Clone)]
 pub struct SqliteStore {
     /// Every write (and the reads of an in-memory database, which another
@@ -187,9 +111,11 @@ pub struct SqliteStore {
     readers: Arc<[Arc<Mutex<Connection>>]>,
     /// Which reading connection the next read on the blocking pool takes.
     next_reader: Arc<AtomicUsize>,
-    /// A database file's cache of key items (`None` in memory, and where
-    /// the WAL index is not a file).
+    /// A database file's cache of `get_key` answers (`None` in memory, and
+    /// where the WAL index is not a file).
     key_cache: Option<Arc<KeyCache>>,
+    /// How many `get_key` calls read SQLite (the cache could not answer).
+    key_reads: Arc<AtomicU64>,
 }
 
 fn internal(e: impl std::fmt::Display) -> StoreError {
@@ -217,20 +143,37 @@ fn from_json<T: DeserializeOwned>(text: &str) -> StoreResult<T> {
     serde_json::from_str(text).map_err(internal)
 }
 
-fn parse_cursor(cursor: Option<&str>) -> StoreResult<i64> {
-    match cursor {
-        None => Ok(i64::MAX),
-        Some(c) => c
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or(StoreError::InvalidCursor),
-    }
+/// The `seq` a page starts below: that of the item the cursor names, looked
+/// up by `sql` (its id is `?1`, the caller's list the other parameters), or
+/// the end when there is no cursor.
+fn resolve_cursor(
+    conn: &Connection,
+    cursor: Option<&str>,
+    sql: &str,
+    list: &[&str],
+) -> StoreResult<i64> {
+    let Some(cursor) = cursor else {
+        return Ok(i64::MAX);
+    };
+    let id = cursor::decode(cursor)?;
+    let mut values: Vec<&str> = vec![&id];
+    values.extend_from_slice(list);
+    conn.prepare_cached(sql)
+        .map_err(from_sqlite)?
+        .query_row(rusqlite::params_from_iter(values), |row| {
+            row.get::<_, Option<i64>>(0)
+        })
+        .optional()
+        .map_err(from_sqlite)?
+        .flatten()
+        .ok_or(StoreError::InvalidCursor)
 }
 
 impl SqliteStore {
     /// Opens (and creates) the database file.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        files::private_database(path)
+            .map_err(|e| internal(format!("cannot create {}: {e}", path.display())))?;
         let conn = Arc::new(Mutex::new(Self::init(
             Connection::open(path).map_err(from_sqlite)?,
         )?));
@@ -255,7 +198,14 @@ impl SqliteStore {
             next_reader: Arc::default(),
             // The writer's WAL mode and schema made the WAL index.
             key_cache: KeyCache::open(path).ok().map(Arc::new),
+            key_reads: Arc::default(),
         })
+    }
+
+    /// How many `get_key` calls have read SQLite rather than the cache
+    /// (tests and benchmarks count them).
+    pub fn key_reads(&self) -> u64 {
+        self.key_reads.load(Ordering::Relaxed)
     }
 
     pub fn open_in_memory() -> StoreResult<Self> {
@@ -267,6 +217,7 @@ impl SqliteStore {
             conn,
             next_reader: Arc::default(),
             key_cache: None,
+            key_reads: Arc::default(),
         })
     }
 
@@ -378,146 +329,24 @@ impl SqliteStore {
         .collect()
     }
 
+    /// A page of `limit` items of what `sql` selects (`limit + 1` of them,
+    /// to know whether there are more), with a cursor naming the last one.
     fn page<T: DeserializeOwned>(
         conn: &Connection,
         sql: &str,
         params: impl rusqlite::Params,
         limit: usize,
+        id: impl Fn(&T) -> &str,
     ) -> StoreResult<Page<T>> {
-        let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
-        let rows = stmt
-            .query_map(params, |row| {
-                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
-            })
-            .map_err(from_sqlite)?;
-        let mut items = Vec::new();
-        let mut last_seq = None;
-        let mut more = false;
-        for row in rows {
-            let (seq, text) = row.map_err(from_sqlite)?;
-            if items.len() == limit {
-                more = true;
-                break;
-            }
-            items.push(from_json(&text)?);
-            last_seq = Some(seq);
-        }
-        Ok(Page {
-            items,
-            next_cursor: if more {
-                last_seq.map(|s| s.to_string())
-            } else {
-                None
-            },
-        })
-    }
-}
-
-/// Applies one write inside the transaction; `Ok(false)` when its
-/// expectation failed.
-fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<bool, CommitError> {
-    let changed = |result: rusqlite::Result<usize>| -> Result<bool, CommitError> {
-        match result {
-            Ok(n) => Ok(n == 1),
-            Err(e) if is_constraint(&e) => Ok(false),
-            Err(e) => Err(from_sqlite(e).into()),
-        }
-    };
-    match write {
-        Write::AccountGuard { account, expected: 0 } => changed(tx.execute(
-            "INSERT INTO account_guards (account, version) VALUES (?1, 1) ON CONFLICT (account) DO NOTHING",
-            params![account],
-        )),
-        Write::AccountGuard { account, expected } => changed(tx.execute(
-            "UPDATE account_guards SET version = version + 1 WHERE account = ?1 AND version = ?2",
-            params![account, *expected as i64],
-        )),
-        Write::Application { item, expected } => {
-            let mut item = item.clone();
-            item.version = expected.unwrap_or(0) + 1;
-            let json = to_json(&item)?;
-            match expected {
-                None => changed(tx.execute(
-                    "INSERT INTO applications (id, account, version, ttl, item) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![item.id, item.account, item.version as i64, item.ttl, json],
-                )),
-                Some(v) => changed(tx.execute(
-                    "UPDATE applications SET version = ?3, ttl = ?4, item = ?5 WHERE id = ?1 AND version = ?2",
-                    params![item.id, *v as i64, item.version as i64, item.ttl, json],
-                )),
-            }
-        }
-        Write::Key { item, expected } => {
-            let mut item = item.clone();
-            item.version = expected.unwrap_or(0) + 1;
-            // last_used_at lives in its own column, written by usage only.
-            item.last_used_at = None;
-            let json = to_json(&item)?;
-            match expected {
-                // A key's application must exist (the same rule DynamoDB's
-                // conditional update of the application's key set applies).
-                None => changed(tx.execute(
-                    "INSERT INTO keys (id, application_id, account, expires_at, version, ttl, item)
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 WHERE EXISTS (SELECT 1 FROM applications WHERE id = ?2)",
-                    params![
-                        item.id,
-                        item.application_id,
-                        item.account,
-                        item.expires_at,
-                        item.version as i64,
-                        item.ttl,
-                        json
-                    ],
-                )),
-                Some(v) => changed(tx.execute(
-                    "UPDATE keys SET expires_at = ?3, version = ?4, ttl = ?5, item = ?6
-                     WHERE id = ?1 AND version = ?2",
-                    params![item.id, *v as i64, item.expires_at, item.version as i64, item.ttl, json],
-                )),
-            }
-        }
-        Write::Audit(event) => changed(tx.execute(
-            "INSERT INTO audit (account, item) VALUES (?1, ?2)",
-            params![event.account, to_json(event)?],
-        )),
-        Write::Notice(notice) => changed(tx.execute(
-            "INSERT INTO notices (id, account, recipient, ttl, item) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                notice.id,
-                notice.account,
-                notice.recipient,
-                notice.created_at + NOTICE_RETENTION_SECONDS,
-                to_json(notice)?
-            ],
-        )),
-        Write::Idempotency { record, now } => changed(tx.execute(
-            "INSERT INTO idempotency (id, expires_at, item) VALUES (?1, ?2, ?3)
-             ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at, item = excluded.item
-             WHERE idempotency.expires_at <= ?4",
-            params![record.id, record.expires_at, to_json(record)?, now],
-        )),
-        Write::UserGuard {
-            account,
-            user_id,
-            expected: 0,
-            offboarded,
-            at,
-        } => changed(tx.execute(
-            "INSERT INTO user_guards (account, user_id, version, offboarded, at) VALUES (?1, ?2, 1, ?3, ?4)
-             ON CONFLICT (account, user_id) DO NOTHING",
-            params![account, user_id, offboarded, at],
-        )),
-        Write::UserGuard {
-            account,
-            user_id,
-            expected,
-            offboarded,
-            at,
-        } => changed(tx.execute(
-            "UPDATE user_guards SET version = version + 1, offboarded = ?4, at = ?5
-             WHERE account = ?1 AND user_id = ?2 AND version = ?3",
-            params![account, user_id, *expected as i64, offboarded, at],
-        )),
+        let mut items: Vec<T> = Self::query_items(conn, sql, params)?;
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next_cursor = if more {
+            items.last().map(|last| cursor::encode(id(last)))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
     }
 }
 
@@ -567,26 +396,36 @@ impl Store for SqliteStore {
         // Read before the item (see KeyCache).
         let header = self.key_cache.as_ref().and_then(|c| c.header());
         if let (Some(cache), Some(header)) = (&self.key_cache, &header)
-            && let Some(key) = cache.get(header, id)
+            && let Some(answer) = cache.get(header, id)
         {
-            return Ok(Some(key));
+            return Ok(answer);
         }
+        self.key_reads.fetch_add(1, Ordering::Relaxed);
         let owned_id = id.to_owned();
-        let key = self
+        // The key with this id or, when there is none, the next one (the
+        // first past the last): both answers read and decode one real item,
+        // so an unknown id costs what a known one does (BENCHMARKS.md,
+        // "Store"). Only in an empty table is there nothing to read.
+        let read = self
             .point_read(move |conn| {
                 Ok(Self::query_keys(
                     conn,
-                    "SELECT item, last_used_at FROM keys WHERE id = ?1",
+                    "SELECT item, last_used_at FROM
+                       (SELECT item, last_used_at FROM keys WHERE id >= ?1 ORDER BY id LIMIT 1)
+                     UNION ALL
+                     SELECT item, last_used_at FROM
+                       (SELECT item, last_used_at FROM keys ORDER BY id LIMIT 1)
+                     LIMIT 1",
                     params![owned_id],
                 )?
                 .pop())
             })
             .await?;
-        // Unknown ids are not cached: anyone can present any number of them.
-        if let (Some(cache), Some(header), Some(key)) = (&self.key_cache, header, &key) {
-            cache.put(header, key);
+        // Unknown ids too, under the item read for them (KeyCache).
+        if let (Some(cache), Some(header), Some(read)) = (&self.key_cache, header, &read) {
+            cache.put(header, id, read);
         }
-        Ok(key)
+        Ok(read.filter(|key| key.id == id))
     }
 
     async fn list_application_keys(&self, application_id: &str) -> StoreResult<Vec<Key>> {
@@ -663,14 +502,22 @@ impl Store for SqliteStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> StoreResult<Page<AuditEvent>> {
-        let before = parse_cursor(cursor)?;
-        let account = account.to_owned();
+        let (account, cursor) = (account.to_owned(), cursor.map(str::to_owned));
         self.with_reader(move |conn| {
+            // MIN: were an id in the account twice, a page would rather skip
+            // than repeat (and loop).
+            let before = resolve_cursor(
+                conn,
+                cursor.as_deref(),
+                "SELECT MIN(seq) FROM audit WHERE account = ?2 AND json_extract(item, '$.id') = ?1",
+                &[&account],
+            )?;
             Self::page(
                 conn,
-                "SELECT seq, item FROM audit WHERE account = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+                "SELECT item FROM audit WHERE account = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
                 params![account, before, limit as i64 + 1],
                 limit,
+                |event: &AuditEvent| &event.id,
             )
         })
         .await
@@ -683,15 +530,22 @@ impl Store for SqliteStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> StoreResult<Page<Notice>> {
-        let before = parse_cursor(cursor)?;
         let (account, recipient) = (account.to_owned(), recipient.to_owned());
+        let cursor = cursor.map(str::to_owned);
         self.with_reader(move |conn| {
+            let before = resolve_cursor(
+                conn,
+                cursor.as_deref(),
+                "SELECT seq FROM notices WHERE id = ?1 AND account = ?2 AND recipient = ?3",
+                &[&account, &recipient],
+            )?;
             Self::page(
                 conn,
-                "SELECT seq, item FROM notices WHERE account = ?1 AND recipient = ?2 AND seq < ?3
+                "SELECT item FROM notices WHERE account = ?1 AND recipient = ?2 AND seq < ?3
                  ORDER BY seq DESC LIMIT ?4",
                 params![account, recipient, before, limit as i64 + 1],
                 limit,
+                |notice: &Notice| &notice.id,
             )
         })
         .await
@@ -703,7 +557,7 @@ impl Store for SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(from_sqlite)?;
             for write in &writes {
-                if !apply(&tx, write)? {
+                if !apply::apply(&tx, write)? {
                     // Dropping the transaction rolls every write back.
                     return Err(CommitError::Conflict);
                 }
@@ -753,128 +607,4 @@ impl Store for SqliteStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::SqliteStore;
-    use crate::auth::{Caller, perm};
-    use crate::clock::ManualClock;
-    use crate::config::Config;
-    use crate::service::{CreateApplication, CreateKey, LogPublisher, Service, VerifyRequest};
-    use std::sync::Arc;
-    use wasm_validator::VerdictCode;
-
-    fn service(store: SqliteStore) -> Service {
-        Service::new(
-            Arc::new(store),
-            Config::default(),
-            Arc::new(ManualClock::new(1_800_000_000)),
-            Arc::new(LogPublisher),
-        )
-    }
-
-    /// Alice (every permission), an application and a key of hers made
-    /// through `service`: the key's id and a request that verifies it.
-    async fn alice_with_a_key(service: &Service) -> (Caller, String, VerifyRequest) {
-        let alice = Caller {
-            user_id: "alice".into(),
-            account: "acct".into(),
-            permissions: perm::ALL.iter().map(|p| p.to_string()).collect(),
-            mfa: true,
-        };
-        let app = service
-            .create_application(
-                &alice,
-                &CreateApplication {
-                    name: "app".into(),
-                    description: String::new(),
-                    key_prefix: None,
-                },
-                None,
-            )
-            .await
-            .unwrap();
-        let key = service
-            .create_key(
-                &alice,
-                &app.id,
-                &CreateKey {
-                    name: "k".into(),
-                    description: String::new(),
-                    scopes: Vec::new(),
-                    expires_at: None,
-                },
-                None,
-            )
-            .await
-            .unwrap();
-        let id = key.key.id;
-        let request = VerifyRequest {
-            key: key.secret,
-            scopes: Vec::new(),
-        };
-        (alice, id, request)
-    }
-
-    /// A writer that knows nothing of this store's cache (another program
-    /// on the file, here a bare SQLite connection) changes a key this store
-    /// has just read, and so cached; the next read has the change, and the
-    /// one after (from the cache again) too.
-    #[tokio::test]
-    async fn a_change_by_a_bare_connection_is_seen_through_the_key_cache() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("keyward.db");
-        let store = SqliteStore::open(&path).unwrap();
-        assert!(store.key_cache.is_some(), "a database file has the cache");
-        let service = service(store.clone());
-        let (_, id, request) = alice_with_a_key(&service).await;
-        for _ in 0..3 {
-            assert_eq!(
-                service.verify(&request).await.unwrap().code,
-                VerdictCode::Valid
-            );
-        }
-        let cache = store.key_cache.as_ref().unwrap();
-        let header = cache.header().expect("a readable WAL index header");
-        assert!(cache.get(&header, &id).is_some(), "the key was cached");
-        let bare = rusqlite::Connection::open(&path).unwrap();
-        for (status, code) in [
-            ("disabled", VerdictCode::Disabled),
-            ("active", VerdictCode::Valid),
-            ("revoked", VerdictCode::Revoked),
-        ] {
-            let changed = bare
-                .execute(
-                    "UPDATE keys SET item = json_set(item, '$.status', ?2) WHERE id = ?1",
-                    rusqlite::params![id, status],
-                )
-                .unwrap();
-            assert_eq!(changed, 1);
-            for _ in 0..2 {
-                assert_eq!(
-                    service.verify(&request).await.unwrap().code,
-                    code,
-                    "{status}"
-                );
-            }
-        }
-    }
-
-    /// Another process on the same folder (`keyward notify-expiring`, a
-    /// second server) writes through its own connections; this store's
-    /// reading connection must see each commit on its next read.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_commit_by_another_store_on_the_file_is_seen_by_the_next_read() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("keyward.db");
-        let verifier = service(SqliteStore::open(&path).unwrap());
-        let writer = service(SqliteStore::open(&path).unwrap());
-        let (alice, id, request) = alice_with_a_key(&writer).await;
-        let code = || async { verifier.verify(&request).await.unwrap().code };
-        assert_eq!(code().await, VerdictCode::Valid);
-        writer.disable_key(&alice, &id, None).await.unwrap();
-        assert_eq!(code().await, VerdictCode::Disabled);
-        writer.enable_key(&alice, &id, None).await.unwrap();
-        assert_eq!(code().await, VerdictCode::Valid);
-        writer.revoke_key(&alice, &id, None).await.unwrap();
-        assert_eq!(code().await, VerdictCode::Revoked);
-    }
-}
+mod tests;
