@@ -99,7 +99,11 @@ pub fn available() -> bool {
     }
     static SAID: OnceLock<()> = OnceLock::new();
     SAID.get_or_init(|| {
-        eprintln!(
+        // Straight to the process's stderr: the test harness captures
+        // `eprintln!` of passing tests, and this line must be seen.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
             "keyward tests: skipping the DynamoDB and Lambda tests (no moto_server); \
              to run them: {HOW_TO_GET_MOTO}"
         );
