@@ -20,4 +20,4 @@ pub mod secret;
 pub mod serve;
 pub mod service;
 pub mod store;
-pub mod usage;
+pub mod last_used;

@@ -32,7 +32,7 @@ use crate::domain::{Application, AuditEvent, Key};
 use crate::error::ApiError;
 use crate::idempotency::Idempotency;
 use crate::store::{CommitError, Store, StoreError, Write};
-use crate::usage::UsageRecorder;
+use crate::last_used::LastUsedRecorder;
 use rand::TryRngCore;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -111,7 +111,7 @@ pub struct Service {
     store: Arc<dyn Store>,
     config: Config,
     clock: Arc<dyn Clock>,
-    usage: UsageRecorder,
+    last_used: LastUsedRecorder,
     publisher: Arc<dyn NoticePublisher>,
 }
 
@@ -124,7 +124,7 @@ impl Service {
     ) -> Self {
         Service {
             store,
-            usage: UsageRecorder::new(config.usage_resolution_seconds),
+            last_used: LastUsedRecorder::new(config.usage_resolution_seconds),
             config,
             clock,
             publisher,
@@ -137,7 +137,7 @@ impl Service {
 
     /// Writes noted key uses (called by a background task).
     pub async fn flush_usage(&self) -> Result<usize, StoreError> {
-        self.usage
+        self.last_used
             .flush(self.store.as_ref(), self.clock.now())
             .await
     }

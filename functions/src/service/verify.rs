@@ -23,7 +23,7 @@ impl Service {
             wasm_validator::decide(&parsed, fields.as_ref(), &required, now)
         };
         if code == VerdictCode::Valid {
-            self.usage.record(parsed.key_id, now);
+            self.last_used.record(parsed.key_id, now);
         }
         Ok(match stored {
             Some(k) if code != VerdictCode::NotFound => Verdict::matched(

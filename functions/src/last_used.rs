@@ -7,23 +7,23 @@ use crate::store::Store;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-pub struct UsageRecorder {
+pub struct LastUsedRecorder {
     /// A key's use is written at most once per this many seconds.
     resolution_seconds: i64,
-    state: Mutex<UsageState>,
+    state: Mutex<LastUsedState>,
 }
 
 #[derive(Default)]
-struct UsageState {
+struct LastUsedState {
     /// Uses not yet written.
     pending: HashMap<String, i64>,
     /// When each recently used key was last written.
     written: HashMap<String, i64>,
 }
 
-impl UsageRecorder {
+impl LastUsedRecorder {
     pub fn new(resolution_seconds: u32) -> Self {
-        UsageRecorder {
+        LastUsedRecorder {
             resolution_seconds: i64::from(resolution_seconds),
             state: Mutex::default(),
         }
