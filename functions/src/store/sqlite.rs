@@ -26,6 +26,8 @@ mod apply;
 mod cursor;
 mod files;
 mod key_cache;
+mod rows;
+mod schema;
 
 pub use files::{private_file, private_folder};
 use key_cache::KeyCache;
@@ -33,70 +35,11 @@ use key_cache::KeyCache;
 use super::{CommitError, Page, Store, StoreError, StoreResult, UserGuard, Write};
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
 use async_trait::async_trait;
+use rows::{page, query_items, query_keys, resolve_cursor};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
-
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS account_guards (
-    account TEXT PRIMARY KEY,
-    version INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS applications (
-    id TEXT PRIMARY KEY,
-    account TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    ttl INTEGER,
-    item TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS applications_by_account ON applications (account);
-CREATE TABLE IF NOT EXISTS keys (
-    id TEXT PRIMARY KEY,
-    application_id TEXT NOT NULL,
-    account TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    version INTEGER NOT NULL,
-    ttl INTEGER NOT NULL,
-    last_used_at INTEGER,
-    item TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS keys_by_application ON keys (application_id);
-CREATE INDEX IF NOT EXISTS keys_by_account ON keys (account);
-CREATE INDEX IF NOT EXISTS keys_by_expiry ON keys (expires_at);
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    account TEXT NOT NULL,
-    item TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_by_account ON audit (account, seq);
--- Resolves a cursor (the id of its page's last event) within the account.
-CREATE INDEX IF NOT EXISTS audit_by_event ON audit (account, json_extract(item, '$.id'));
-CREATE TABLE IF NOT EXISTS notices (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    account TEXT NOT NULL,
-    recipient TEXT NOT NULL,
-    ttl INTEGER NOT NULL,
-    item TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS notices_by_recipient ON notices (account, recipient, seq);
-CREATE TABLE IF NOT EXISTS idempotency (
-    id TEXT PRIMARY KEY,
-    expires_at INTEGER NOT NULL,
-    item TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS user_guards (
-    account TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    offboarded INTEGER NOT NULL,
-    at INTEGER NOT NULL,
-    PRIMARY KEY (account, user_id)
-);
-"#;
 
 /// How long notices are kept (the daily job writes one per key and day).
 const NOTICE_RETENTION_SECONDS: i64 = 90 * 86_400;
@@ -135,46 +78,12 @@ fn is_constraint(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
 }
 
-fn to_json<T: Serialize>(item: &T) -> StoreResult<String> {
-    serde_json::to_string(item).map_err(internal)
-}
-
-fn from_json<T: DeserializeOwned>(text: &str) -> StoreResult<T> {
-    serde_json::from_str(text).map_err(internal)
-}
-
-/// The `seq` a page starts below: that of the item the cursor names, looked
-/// up by `sql` (its id is `?1`, the caller's list the other parameters), or
-/// the end when there is no cursor.
-fn resolve_cursor(
-    conn: &Connection,
-    cursor: Option<&str>,
-    sql: &str,
-    list: &[&str],
-) -> StoreResult<i64> {
-    let Some(cursor) = cursor else {
-        return Ok(i64::MAX);
-    };
-    let id = cursor::decode(cursor)?;
-    let mut values: Vec<&str> = vec![&id];
-    values.extend_from_slice(list);
-    conn.prepare_cached(sql)
-        .map_err(from_sqlite)?
-        .query_row(rusqlite::params_from_iter(values), |row| {
-            row.get::<_, Option<i64>>(0)
-        })
-        .optional()
-        .map_err(from_sqlite)?
-        .flatten()
-        .ok_or(StoreError::InvalidCursor)
-}
-
 impl SqliteStore {
     /// Opens (and creates) the database file.
     pub fn open(path: &Path) -> StoreResult<Self> {
         files::private_database(path)
             .map_err(|e| internal(format!("cannot create {}: {e}", path.display())))?;
-        let conn = Arc::new(Mutex::new(Self::init(
+        let conn = Arc::new(Mutex::new(schema::prepare(
             Connection::open(path).map_err(from_sqlite)?,
         )?));
         // Opened after the writer has set WAL mode and made the schema. One
@@ -209,7 +118,7 @@ impl SqliteStore {
     }
 
     pub fn open_in_memory() -> StoreResult<Self> {
-        let conn = Arc::new(Mutex::new(Self::init(
+        let conn = Arc::new(Mutex::new(schema::prepare(
             Connection::open_in_memory().map_err(from_sqlite)?,
         )?));
         Ok(SqliteStore {
@@ -219,15 +128,6 @@ impl SqliteStore {
             key_cache: None,
             key_reads: Arc::default(),
         })
-    }
-
-    fn init(conn: Connection) -> StoreResult<Connection> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(from_sqlite)?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
-            .map_err(from_sqlite)?;
-        conn.execute_batch(SCHEMA).map_err(from_sqlite)?;
-        Ok(conn)
     }
 
     /// Runs `f` with the writing connection on the blocking pool.
@@ -295,59 +195,6 @@ impl SqliteStore {
         .await
         .map_err(|e| E::from(internal(e)))?
     }
-
-    fn query_items<T: DeserializeOwned>(
-        conn: &Connection,
-        sql: &str,
-        params: impl rusqlite::Params,
-    ) -> StoreResult<Vec<T>> {
-        let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
-        let rows = stmt
-            .query_map(params, |row| row.get::<_, String>(0))
-            .map_err(from_sqlite)?;
-        rows.map(|r| r.map_err(from_sqlite).and_then(|text| from_json(&text)))
-            .collect()
-    }
-
-    fn query_keys(
-        conn: &Connection,
-        sql: &str,
-        params: impl rusqlite::Params,
-    ) -> StoreResult<Vec<Key>> {
-        let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
-        let rows = stmt
-            .query_map(params, |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, Option<i64>>(1)?))
-            })
-            .map_err(from_sqlite)?;
-        rows.map(|r| {
-            let (text, last_used_at) = r.map_err(from_sqlite)?;
-            let mut key: Key = from_json(&text)?;
-            key.last_used_at = last_used_at;
-            Ok(key)
-        })
-        .collect()
-    }
-
-    /// A page of `limit` items of what `sql` selects (`limit + 1` of them,
-    /// to know whether there are more), with a cursor naming the last one.
-    fn page<T: DeserializeOwned>(
-        conn: &Connection,
-        sql: &str,
-        params: impl rusqlite::Params,
-        limit: usize,
-        id: impl Fn(&T) -> &str,
-    ) -> StoreResult<Page<T>> {
-        let mut items: Vec<T> = Self::query_items(conn, sql, params)?;
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let next_cursor = if more {
-            items.last().map(|last| cursor::encode(id(last)))
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
-    }
 }
 
 #[async_trait]
@@ -370,7 +217,7 @@ impl Store for SqliteStore {
     async fn get_application(&self, id: &str) -> StoreResult<Option<Application>> {
         let id = id.to_owned();
         self.point_read(move |conn| {
-            Ok(Self::query_items(
+            Ok(query_items(
                 conn,
                 "SELECT item FROM applications WHERE id = ?1",
                 params![id],
@@ -383,7 +230,7 @@ impl Store for SqliteStore {
     async fn list_applications(&self, account: &str) -> StoreResult<Vec<Application>> {
         let account = account.to_owned();
         self.with_reader(move |conn| {
-            Self::query_items(
+            query_items(
                 conn,
                 "SELECT item FROM applications WHERE account = ?1 ORDER BY rowid",
                 params![account],
@@ -408,7 +255,7 @@ impl Store for SqliteStore {
         // "Store"). Only in an empty table is there nothing to read.
         let read = self
             .point_read(move |conn| {
-                Ok(Self::query_keys(
+                Ok(query_keys(
                     conn,
                     "SELECT item, last_used_at FROM
                        (SELECT item, last_used_at FROM keys WHERE id >= ?1 ORDER BY id LIMIT 1)
@@ -431,7 +278,7 @@ impl Store for SqliteStore {
     async fn list_application_keys(&self, application_id: &str) -> StoreResult<Vec<Key>> {
         let application_id = application_id.to_owned();
         self.with_reader(move |conn| {
-            Self::query_keys(
+            query_keys(
                 conn,
                 "SELECT item, last_used_at FROM keys WHERE application_id = ?1 ORDER BY rowid",
                 params![application_id],
@@ -443,7 +290,7 @@ impl Store for SqliteStore {
     async fn list_account_keys(&self, account: &str) -> StoreResult<Vec<Key>> {
         let account = account.to_owned();
         self.with_reader(move |conn| {
-            Self::query_keys(
+            query_keys(
                 conn,
                 "SELECT item, last_used_at FROM keys WHERE account = ?1 ORDER BY rowid",
                 params![account],
@@ -454,7 +301,7 @@ impl Store for SqliteStore {
 
     async fn list_keys_expiring(&self, from: i64, to: i64) -> StoreResult<Vec<Key>> {
         self.with_reader(move |conn| {
-            Self::query_keys(
+            query_keys(
                 conn,
                 "SELECT item, last_used_at FROM keys WHERE expires_at > ?1 AND expires_at <= ?2 ORDER BY expires_at, id",
                 params![from, to],
@@ -466,7 +313,7 @@ impl Store for SqliteStore {
     async fn get_idempotency(&self, id: &str) -> StoreResult<Option<IdempotencyRecord>> {
         let id = id.to_owned();
         self.point_read(move |conn| {
-            Ok(Self::query_items(
+            Ok(query_items(
                 conn,
                 "SELECT item FROM idempotency WHERE id = ?1",
                 params![id],
@@ -512,7 +359,7 @@ impl Store for SqliteStore {
                 "SELECT MIN(seq) FROM audit WHERE account = ?2 AND json_extract(item, '$.id') = ?1",
                 &[&account],
             )?;
-            Self::page(
+            page(
                 conn,
                 "SELECT item FROM audit WHERE account = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
                 params![account, before, limit as i64 + 1],
@@ -539,7 +386,7 @@ impl Store for SqliteStore {
                 "SELECT seq FROM notices WHERE id = ?1 AND account = ?2 AND recipient = ?3",
                 &[&account, &recipient],
             )?;
-            Self::page(
+            page(
                 conn,
                 "SELECT item FROM notices WHERE account = ?1 AND recipient = ?2 AND seq < ?3
                  ORDER BY seq DESC LIMIT ?4",

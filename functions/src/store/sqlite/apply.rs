@@ -1,6 +1,7 @@
 //! A commit's writes, each with its expectation, as SQL.
 
-use super::{NOTICE_RETENTION_SECONDS, from_sqlite, is_constraint, to_json};
+use super::rows::to_json;
+use super::{NOTICE_RETENTION_SECONDS, from_sqlite, is_constraint};
 use crate::store::{CommitError, Write};
 use rusqlite::params;
 
