@@ -61,16 +61,16 @@ pub struct SqliteStore {
     key_reads: Arc<AtomicU64>,
 }
 
-fn internal(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(e.to_string())
-}
-
-fn from_sqlite(e: rusqlite::Error) -> StoreError {
-    match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            StoreError::Unavailable(e.to_string())
+/// Busy or locked past the busy timeout means unavailable (503, retry);
+/// anything else SQLite reports is a failure.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                StoreError::unavailable("SQLite is busy", e)
+            }
+            _ => StoreError::internal("SQLite failed", e),
         }
-        _ => internal(e),
     }
 }
 
@@ -82,22 +82,16 @@ impl SqliteStore {
     /// Opens (and creates) the database file.
     pub fn open(path: &Path) -> StoreResult<Self> {
         files::private_database(path)
-            .map_err(|e| internal(format!("cannot create {}: {e}", path.display())))?;
-        let conn = Arc::new(Mutex::new(schema::prepare(
-            Connection::open(path).map_err(from_sqlite)?,
-        )?));
+            .map_err(|e| StoreError::internal(format!("cannot create {}", path.display()), e))?;
+        let conn = Arc::new(Mutex::new(schema::prepare(Connection::open(path)?)?));
         // Opened after the writer has set WAL mode and made the schema. One
         // per core, for the point reads the runtime's workers do at once.
         let count = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
         let readers = (0..count)
             .map(|_| {
-                let reader = Connection::open(path).map_err(from_sqlite)?;
-                reader
-                    .busy_timeout(std::time::Duration::from_secs(5))
-                    .map_err(from_sqlite)?;
-                reader
-                    .execute_batch("PRAGMA query_only = ON;")
-                    .map_err(from_sqlite)?;
+                let reader = Connection::open(path)?;
+                reader.busy_timeout(std::time::Duration::from_secs(5))?;
+                reader.execute_batch("PRAGMA query_only = ON;")?;
                 Ok(Arc::new(Mutex::new(reader)))
             })
             .collect::<StoreResult<Vec<_>>>()?;
@@ -118,9 +112,7 @@ impl SqliteStore {
     }
 
     pub fn open_in_memory() -> StoreResult<Self> {
-        let conn = Arc::new(Mutex::new(schema::prepare(
-            Connection::open_in_memory().map_err(from_sqlite)?,
-        )?));
+        let conn = Arc::new(Mutex::new(schema::prepare(Connection::open_in_memory()?)?));
         Ok(SqliteStore {
             readers: vec![conn.clone()].into(),
             conn,
@@ -193,7 +185,7 @@ impl SqliteStore {
             f(&mut guard)
         })
         .await
-        .map_err(|e| E::from(internal(e)))?
+        .map_err(|e| E::from(StoreError::internal("a blocking task failed", e)))?
     }
 }
 
@@ -209,7 +201,7 @@ impl Store for SqliteStore {
             )
             .optional()
             .map(|v| v.unwrap_or(0) as u64)
-            .map_err(from_sqlite)
+            .map_err(StoreError::from)
         })
         .await
     }
@@ -338,7 +330,7 @@ impl Store for SqliteStore {
             )
             .optional()
             .map(Option::unwrap_or_default)
-            .map_err(from_sqlite)
+            .map_err(StoreError::from)
         })
         .await
     }
@@ -402,14 +394,14 @@ impl Store for SqliteStore {
         self.with_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(from_sqlite)?;
+                .map_err(StoreError::from)?;
             for write in &writes {
                 if !apply::apply(&tx, write)? {
                     // Dropping the transaction rolls every write back.
                     return Err(CommitError::Conflict);
                 }
             }
-            tx.commit().map_err(from_sqlite)?;
+            tx.commit().map_err(StoreError::from)?;
             Ok(())
         })
         .await
@@ -418,25 +410,25 @@ impl Store for SqliteStore {
     async fn record_key_use(&self, uses: &[(String, i64)]) -> StoreResult<()> {
         let uses = uses.to_vec();
         self.with_conn(move |conn| {
-            let tx = conn.transaction().map_err(from_sqlite)?;
+            let tx = conn.transaction()?;
             {
                 let mut stmt = tx
                     .prepare_cached(
                         "UPDATE keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
                     )
-                    .map_err(from_sqlite)?;
+                    ?;
                 for (id, at) in &uses {
-                    stmt.execute(params![id, at]).map_err(from_sqlite)?;
+                    stmt.execute(params![id, at])?;
                 }
             }
-            tx.commit().map_err(from_sqlite)
+            tx.commit().map_err(StoreError::from)
         })
         .await
     }
 
     async fn purge_expired(&self, now: i64) -> StoreResult<u64> {
         self.with_conn(move |conn| {
-            let tx = conn.transaction().map_err(from_sqlite)?;
+            let tx = conn.transaction()?;
             let mut purged = 0;
             for sql in [
                 "DELETE FROM keys WHERE ttl <= ?1",
@@ -444,9 +436,9 @@ impl Store for SqliteStore {
                 "DELETE FROM notices WHERE ttl <= ?1",
                 "DELETE FROM idempotency WHERE expires_at <= ?1",
             ] {
-                purged += tx.execute(sql, params![now]).map_err(from_sqlite)? as u64;
+                purged += tx.execute(sql, params![now])? as u64;
             }
-            tx.commit().map_err(from_sqlite)?;
+            tx.commit()?;
             Ok(purged)
         })
         .await

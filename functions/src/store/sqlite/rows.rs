@@ -1,7 +1,7 @@
 //! Rows to items and back: every item is JSON in its row's `item` column,
 //! and a list or a page is a query over those rows.
 
-use super::{cursor, from_sqlite, internal};
+use super::cursor;
 use crate::domain::Key;
 use crate::store::{Page, StoreError, StoreResult};
 use rusqlite::{Connection, OptionalExtension};
@@ -9,11 +9,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub(super) fn to_json<T: Serialize>(item: &T) -> StoreResult<String> {
-    serde_json::to_string(item).map_err(internal)
+    serde_json::to_string(item).map_err(StoreError::from)
 }
 
 pub(super) fn from_json<T: DeserializeOwned>(text: &str) -> StoreResult<T> {
-    serde_json::from_str(text).map_err(internal)
+    serde_json::from_str(text).map_err(StoreError::from)
 }
 
 /// The `seq` a page starts below: that of the item the cursor names, looked
@@ -31,13 +31,11 @@ pub(super) fn resolve_cursor(
     let id = cursor::decode(cursor)?;
     let mut values: Vec<&str> = vec![&id];
     values.extend_from_slice(list);
-    conn.prepare_cached(sql)
-        .map_err(from_sqlite)?
+    conn.prepare_cached(sql)?
         .query_row(rusqlite::params_from_iter(values), |row| {
             row.get::<_, Option<i64>>(0)
         })
-        .optional()
-        .map_err(from_sqlite)?
+        .optional()?
         .flatten()
         .ok_or(StoreError::InvalidCursor)
 }
@@ -47,12 +45,13 @@ pub(super) fn query_items<T: DeserializeOwned>(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> StoreResult<Vec<T>> {
-    let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
-    let rows = stmt
-        .query_map(params, |row| row.get::<_, String>(0))
-        .map_err(from_sqlite)?;
-    rows.map(|r| r.map_err(from_sqlite).and_then(|text| from_json(&text)))
-        .collect()
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, |row| row.get::<_, String>(0))?;
+    rows.map(|r| {
+        r.map_err(StoreError::from)
+            .and_then(|text| from_json(&text))
+    })
+    .collect()
 }
 
 pub(super) fn query_keys(
@@ -60,14 +59,12 @@ pub(super) fn query_keys(
     sql: &str,
     params: impl rusqlite::Params,
 ) -> StoreResult<Vec<Key>> {
-    let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
-    let rows = stmt
-        .query_map(params, |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, Option<i64>>(1)?))
-        })
-        .map_err(from_sqlite)?;
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, |row| {
+        Ok((row.get::<_, String>(0)?, row.get::<_, Option<i64>>(1)?))
+    })?;
     rows.map(|r| {
-        let (text, last_used_at) = r.map_err(from_sqlite)?;
+        let (text, last_used_at) = r?;
         let mut key: Key = from_json(&text)?;
         key.last_used_at = last_used_at;
         Ok(key)

@@ -3,7 +3,6 @@
 //! Each row keeps its item as JSON in `item`, next to the columns that
 //! index it (docs/ARCHITECTURE.md, "SQLite layout").
 
-use super::from_sqlite;
 use crate::store::StoreResult;
 use rusqlite::Connection;
 
@@ -69,10 +68,8 @@ CREATE TABLE IF NOT EXISTS user_guards (
 /// `synchronous = FULL`, so that an acknowledged commit survives a crash,
 /// and the tables.
 pub(super) fn prepare(conn: Connection) -> StoreResult<Connection> {
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .map_err(from_sqlite)?;
-    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
-        .map_err(from_sqlite)?;
-    conn.execute_batch(SCHEMA).map_err(from_sqlite)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+    conn.execute_batch(SCHEMA)?;
     Ok(conn)
 }
