@@ -11,6 +11,7 @@
 //! the status codes.
 
 mod applications;
+mod audited;
 mod batches;
 mod inputs;
 mod keys;
