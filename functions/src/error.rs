@@ -5,24 +5,34 @@
 //! One table below names every error once: its status, variant, fields,
 //! code and message. The macro makes the enum, `status()`, `code()` and
 //! the exhaustive `one_of_each()` from it, so none can miss a variant.
+//!
+//! A 500 or a 503 keeps its cause as its `source()`, with every error under
+//! it: the log line shows the whole chain ([`chain`]), the client only a
+//! fixed detail.
 
 use crate::config::MAX_GRACE_SECONDS;
 use crate::domain::MAX_DESCRIPTION_CHARS;
+use crate::store::StoreError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use wasm_validator::scope::{MAX_SCOPE_LEN, MAX_SCOPES};
 
-/// `api_errors! { STATUS Variant(Field, ...) => "CODE", ["message", args...]; ... }`
+/// The cause an error keeps for the log, whatever its type.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `api_errors! { STATUS Variant(Field, ...) => "CODE", ["message", args...]; ... }`;
+/// a field marked `#[source]` is the error's cause.
 macro_rules! api_errors {
     ($(
-        $status:ident $variant:ident $(($($field:ty),+))? => $code:literal, [$($message:tt)+];
+        $status:ident $variant:ident $(($($(#[$attr:meta])? $field:ty),+))?
+            => $code:literal, [$($message:tt)+];
     )*) => {
         #[derive(Debug, thiserror::Error)]
         pub enum ApiError {
             $(
                 #[error($($message)+)]
-                $variant $(($($field),+))?,
+                $variant $(($($(#[$attr])? $field),+))?,
             )*
         }
 
@@ -41,13 +51,13 @@ macro_rules! api_errors {
                 }
             }
 
-            /// One error of every kind, in the table's order, with default
+            /// One error of every kind, in the table's order, with sample
             /// details: what the OpenAPI document's check
             /// (`tests/openapi_routes.rs`) compares its problem codes and
             /// statuses with.
             pub fn one_of_each() -> Vec<ApiError> {
                 vec![$(
-                    ApiError::$variant $(($(<$field as Default>::default()),+))?,
+                    ApiError::$variant $(($(<$field as Sample>::sample()),+))?,
                 )*]
             }
         }
@@ -126,12 +136,81 @@ api_errors! {
         ["this Idempotency-Key was already used with a different request"];
     TOO_MANY_REQUESTS TooManyFailedVerifications(u64) => "TOO_MANY_FAILED_VERIFICATIONS",
         ["too many failed verifications from this source; retry after {0} seconds"];
-    INTERNAL_SERVER_ERROR Internal(String) => "INTERNAL", ["internal error"];
-    SERVICE_UNAVAILABLE StoreUnavailable(String) => "STORE_UNAVAILABLE",
+    INTERNAL_SERVER_ERROR Internal(#[source] Cause) => "INTERNAL", ["internal error"];
+    SERVICE_UNAVAILABLE StoreUnavailable(#[source] Cause) => "STORE_UNAVAILABLE",
         ["the store is unavailable; retry later"];
 }
 
+/// The field values `one_of_each()` fills in.
+trait Sample {
+    fn sample() -> Self;
+}
+
+macro_rules! sample_is_default {
+    ($($t:ty),*) => {$(
+        impl Sample for $t {
+            fn sample() -> Self {
+                Self::default()
+            }
+        }
+    )*};
+}
+
+sample_is_default!(String, u32, u64, usize);
+
+impl Sample for Cause {
+    fn sample() -> Self {
+        "a sample cause".into()
+    }
+}
+
+/// What keyward was doing when `source` failed: the first link of an
+/// internal error's chain.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}")]
+struct Failure {
+    context: &'static str,
+    #[source]
+    source: Cause,
+}
+
+impl From<StoreError> for ApiError {
+    /// The store's error stays whole under the API's: the log shows it and
+    /// every cause under it.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::InvalidCursor => ApiError::InvalidCursor,
+            StoreError::Unavailable { .. } => ApiError::StoreUnavailable(Box::new(e)),
+            StoreError::Internal { .. } => ApiError::Internal(Box::new(e)),
+        }
+    }
+}
+
+/// `error` and every cause under it, outermost first, joined by `: `
+/// (a cause whose text the line already holds is left out).
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !text.is_empty() && !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        next = cause.source();
+    }
+    line
+}
+
 impl ApiError {
+    /// A 500 for `source`, which failed while keyward was doing `context`.
+    pub fn internal(context: &'static str, source: impl Into<Cause>) -> Self {
+        ApiError::Internal(Box::new(Failure {
+            context,
+            source: source.into(),
+        }))
+    }
+
     /// What the client is told. Internal details stay in the log.
     fn detail(&self) -> String {
         match self {
@@ -178,12 +257,14 @@ pub struct Problem {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        // The cause's whole chain, which the log's formats escape; the
+        // problem below carries none of it.
         match &self {
             ApiError::Internal(cause) => {
-                tracing::error!(code = self.code(), %cause, "internal error")
+                tracing::error!(code = self.code(), cause = %chain(cause.as_ref()), "internal error")
             }
             ApiError::StoreUnavailable(cause) => {
-                tracing::error!(code = self.code(), %cause, "store unavailable")
+                tracing::error!(code = self.code(), cause = %chain(cause.as_ref()), "store unavailable")
             }
             _ => tracing::debug!(code = self.code(), "request refused"),
         }
@@ -206,6 +287,7 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::error::Error;
 
     #[test]
     fn problems_carry_status_code_and_type() {
@@ -257,5 +339,79 @@ mod tests {
         let problem = ApiError::Internal("disk I/O error at /secret/path".into()).problem();
         assert_eq!(problem.status, 500);
         assert!(!problem.detail.contains("/secret/path"));
+    }
+
+    #[test]
+    fn causes_stay_in_the_chain_and_out_of_the_problem() {
+        let io = std::io::Error::other("disk I/O error at /secret/path");
+        for (store, status) in [
+            (StoreError::internal("reading a key", io), 500),
+            (
+                StoreError::unavailable(
+                    "SQLite is busy",
+                    std::io::Error::other("disk I/O error at /secret/path"),
+                ),
+                503,
+            ),
+        ] {
+            let api = ApiError::from(store);
+            // ApiError -> StoreError -> the io::Error it was given.
+            let under = api.source().expect("the store's error");
+            assert!(under.downcast_ref::<StoreError>().is_some());
+            let original = under.source().expect("the original cause");
+            assert_eq!(
+                original.downcast_ref::<std::io::Error>().map(|e| e.kind()),
+                Some(std::io::ErrorKind::Other)
+            );
+            assert!(chain(&api).ends_with(": disk I/O error at /secret/path"));
+            let problem = api.problem();
+            assert_eq!(problem.status, status);
+            let body = serde_json::to_string(&problem).unwrap();
+            assert!(!body.contains("/secret/path"), "{body}");
+            assert!(!body.contains("reading a key"), "{body}");
+        }
+    }
+
+    #[test]
+    fn internal_keeps_context_and_cause() {
+        let api = ApiError::internal("sealing failed", std::io::Error::other("no entropy"));
+        assert_eq!(chain(&api), "internal error: sealing failed: no entropy");
+        let under = api.source().and_then(|e| e.source()).expect("the cause");
+        assert!(under.downcast_ref::<std::io::Error>().is_some());
+        assert!(!api.problem().detail.contains("no entropy"));
+    }
+
+    #[test]
+    fn the_log_line_holds_the_whole_chain_escaped() {
+        #[derive(Clone, Default)]
+        struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Sink {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = crate::logging::local_subscriber(
+            move || writer.clone(),
+            false,
+            tracing_subscriber::EnvFilter::new("info"),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let cause = std::io::Error::other("disk failed\nforged line");
+            let response =
+                ApiError::from(StoreError::internal("reading a key", cause)).into_response();
+            assert_eq!(response.status(), 500);
+        });
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.matches('\n').count(), 1, "{text:?}");
+        assert!(
+            text.contains("cause=the store failed: reading a key: disk failed\\nforged line"),
+            "{text:?}"
+        );
     }
 }

@@ -71,7 +71,8 @@ impl Idempotency {
         let mut cipher_key = Zeroizing::new([0u8; 32]);
         Hkdf::<Sha256>::new(Some(&scope), header.as_bytes())
             .expand(b"keyward idempotency seal v2", cipher_key.as_mut())
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            // An opaque error: it says only that 32 bytes were too many.
+            .map_err(|_| ApiError::Internal("deriving the sealing key failed".into()))?;
         Ok(Idempotency {
             record_id: to_hex(&id.finalize()),
             cipher_key,
@@ -98,7 +99,8 @@ impl Idempotency {
         expires_at: i64,
     ) -> Result<IdempotencyRecord, ApiError> {
         let plain = Zeroizing::new(
-            serde_json::to_vec(result).map_err(|e| ApiError::Internal(e.to_string()))?,
+            serde_json::to_vec(result)
+                .map_err(|e| ApiError::internal("encoding the answer to seal", e))?,
         );
         let sealed = self
             .cipher()
@@ -134,7 +136,7 @@ impl Idempotency {
         }
         let stored = STANDARD
             .decode(&record.sealed)
-            .map_err(|_| ApiError::Internal("unreadable idempotency record".into()))?;
+            .map_err(|e| ApiError::internal("an idempotency record is not base64", e))?;
         if stored.len() < 12 {
             return Err(ApiError::Internal("short idempotency record".into()));
         }
@@ -152,7 +154,19 @@ impl Idempotency {
                     ApiError::Internal("idempotency record failed authentication".into())
                 })?,
         );
-        serde_json::from_slice(&plain).map_err(|e| ApiError::Internal(e.to_string()))
+        // Not the error itself: its message may quote the answer, and so
+        // the secret in it.
+        serde_json::from_slice(&plain).map_err(|e| {
+            ApiError::Internal(
+                format!(
+                    "an opened idempotency record does not decode ({:?} error at line {}, column {})",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                )
+                .into(),
+            )
+        })
     }
 }
 

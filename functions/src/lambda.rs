@@ -186,7 +186,8 @@ pub async fn authorize(
             }
         }
         Err(e) => {
-            tracing::error!(code = e.code(), "authorizer could not verify; denying");
+            let cause = crate::error::chain(&e);
+            tracing::error!(code = e.code(), %cause, "authorizer could not verify; denying");
             context.insert("code".into(), e.code().into());
             SimpleAuthorizerResponse {
                 is_authorized: false,
@@ -218,7 +219,10 @@ pub async fn run_notify_expiring() -> Result<(), Error> {
     lambda_http::lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
         let service = service.clone();
         async move {
-            let report = service.notify_expiring().await.map_err(|e| e.to_string())?;
+            let report = service
+                .notify_expiring()
+                .await
+                .map_err(|e| crate::error::chain(&e))?;
             tracing::info!(?report, "expiry notices");
             Ok::<_, Error>(serde_json::to_value(report)?)
         }

@@ -178,7 +178,7 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 
 fn open_store(data: &Path) -> Result<SqliteStore, String> {
     private_folder(data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
-    SqliteStore::open(&data.join("keyward.db")).map_err(|e| e.to_string())
+    SqliteStore::open(&data.join("keyward.db")).map_err(|e| keyward::error::chain(&e))
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
@@ -337,7 +337,10 @@ async fn notify_expiring(args: NotifyArgs) -> Result<(), String> {
         Arc::new(SystemClock),
         Arc::new(LogPublisher),
     );
-    let report = service.notify_expiring().await.map_err(|e| e.to_string())?;
+    let report = service
+        .notify_expiring()
+        .await
+        .map_err(|e| keyward::error::chain(&e))?;
     println!(
         "{}",
         serde_json::to_string(&report).map_err(|e| e.to_string())?

@@ -117,39 +117,31 @@ impl Service {
         id: &str,
         input: &UpdateFields,
     ) -> Result<ApplicationView, ApiError> {
-        self.run(None, |now| async move {
-            let app = self.application_for(caller, id).await?;
-            caller.require(perm::APPLICATIONS_EDIT)?;
-            let name = input.name.as_deref().map(validate_name).transpose()?;
-            let description = input
-                .description
-                .as_deref()
-                .map(validate_description)
-                .transpose()?;
-            if app.status == ApplicationStatus::Revoked {
-                return Err(ApiError::ApplicationRevoked);
-            }
-            let mut updated = app.clone();
-            updated.name = name.unwrap_or(updated.name);
-            updated.description = description.unwrap_or(updated.description);
-            if updated == app {
-                return Ok(Plan::new(app.view()));
-            }
-            updated.updated_at = now;
-            let (before, after) = (app.view(), updated.view());
-            let audit = self.audit(
-                caller,
-                "application.updated",
-                ("application", id),
-                Some(to_value(&before)),
-                Some(to_value(&after)),
-                now,
-            )?;
-            Ok(Plan::new(after).with(audit).with(Write::Application {
-                item: updated,
-                expected: Some(app.version),
-            }))
-        })
+        self.change_audited(
+            caller,
+            "application.updated",
+            None,
+            || async move {
+                let app = self.application_for(caller, id).await?;
+                caller.require(perm::APPLICATIONS_EDIT)?;
+                Ok(app)
+            },
+            |app: &Application, _now| {
+                let name = input.name.as_deref().map(validate_name).transpose()?;
+                let description = input
+                    .description
+                    .as_deref()
+                    .map(validate_description)
+                    .transpose()?;
+                if app.status == ApplicationStatus::Revoked {
+                    return Err(ApiError::ApplicationRevoked);
+                }
+                let mut updated = app.clone();
+                updated.name = name.unwrap_or(updated.name);
+                updated.description = description.unwrap_or(updated.description);
+                Ok(updated)
+            },
+        )
         .await
     }
 

@@ -170,9 +170,8 @@ impl Service {
         Ok(key.record())
     }
 
-    /// Applies `change` to one key under `permission`, with an audit event
-    /// named `audit_action`; a change that alters nothing answers the key
-    /// as it is and writes nothing.
+    /// Applies `change` to one key under `permission`, audited as
+    /// `audit_action` (`Service::change_audited`).
     async fn change_key<F>(
         &self,
         caller: &Caller,
@@ -185,32 +184,17 @@ impl Service {
     where
         F: Fn(&Key, i64) -> Result<Key, ApiError> + Send + Sync,
     {
-        self.run(idempotency, |now| {
-            let change = &change;
-            async move {
+        self.change_audited(
+            caller,
+            audit_action,
+            idempotency,
+            || async move {
                 let (key, app) = self.key_for(caller, id).await?;
                 caller.require_on(permission, &app)?;
-                let mut updated = change(&key, now)?;
-                if updated == key {
-                    return Ok(Plan::new(key.view(now)));
-                }
-                updated.updated_at = now;
-                updated.ttl = updated.purge_after(self.config.retention_seconds());
-                let (before, after) = (key.view(now), updated.view(now));
-                let audit = self.audit(
-                    caller,
-                    audit_action,
-                    ("key", id),
-                    Some(to_value(&before)),
-                    Some(to_value(&after)),
-                    now,
-                )?;
-                Ok(Plan::new(after).with(audit).with(Write::Key {
-                    item: updated,
-                    expected: Some(key.version),
-                }))
-            }
-        })
+                Ok(key)
+            },
+            change,
+        )
         .await
     }
 

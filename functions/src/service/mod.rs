@@ -11,6 +11,7 @@
 //! the status codes.
 
 mod applications;
+mod audited;
 mod batches;
 mod inputs;
 mod keys;
@@ -77,7 +78,7 @@ fn os_random<const N: usize>() -> Result<[u8; N], ApiError> {
     let mut bytes = [0u8; N];
     rand::rngs::OsRng
         .try_fill_bytes(&mut bytes)
-        .map_err(|e| ApiError::Internal(format!("OS random source failed: {e}")))?;
+        .map_err(|e| ApiError::internal("the OS random source failed", e))?;
     Ok(bytes)
 }
 
@@ -95,16 +96,6 @@ async fn back_off(attempt: u32) -> Result<(), ApiError> {
     let jitter = u64::from(os_random::<1>()?[0]) % cap;
     tokio::time::sleep(Duration::from_millis(jitter)).await;
     Ok(())
-}
-
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(m) => ApiError::StoreUnavailable(m),
-            StoreError::Internal(m) => ApiError::Internal(m),
-            StoreError::InvalidCursor => ApiError::InvalidCursor,
-        }
-    }
 }
 
 pub struct Service {
@@ -151,7 +142,8 @@ impl Service {
             loop {
                 tick.tick().await;
                 if let Err(e) = service.flush_usage().await {
-                    tracing::warn!(error = %e, "writing key usage failed; will retry");
+                    let error = crate::error::chain(&e);
+                    tracing::warn!(%error, "writing key usage failed; will retry");
                 }
             }
         })

@@ -14,20 +14,58 @@ pub mod dynamodb;
 pub mod sqlite;
 
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
+use crate::error::Cause;
 use async_trait::async_trait;
 
 /// The most writes one commit may hold on every store (DynamoDB's
 /// transaction limit). The service splits larger changes.
 pub const MAX_COMMIT_WRITES: usize = 100;
 
+/// A store's failure. `Unavailable` and `Internal` keep the error that
+/// caused them (when there is one) as their `source()`, for the log.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("the store is unavailable: {0}")]
-    Unavailable(String),
-    #[error("the store failed: {0}")]
-    Internal(String),
+    /// Throttled, busy or unreachable: a retry may succeed (503).
+    #[error("the store is unavailable: {context}")]
+    Unavailable {
+        context: String,
+        #[source]
+        source: Option<Cause>,
+    },
+    /// Any other failure (500).
+    #[error("the store failed: {context}")]
+    Internal {
+        context: String,
+        #[source]
+        source: Option<Cause>,
+    },
     #[error("invalid cursor")]
     InvalidCursor,
+}
+
+impl StoreError {
+    /// `source` made the store unavailable while it was doing `context`.
+    pub fn unavailable(context: impl Into<String>, source: impl Into<Cause>) -> Self {
+        StoreError::Unavailable {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// `source` failed while the store was doing `context`.
+    pub fn internal(context: impl Into<String>, source: impl Into<Cause>) -> Self {
+        StoreError::Internal {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+}
+
+/// Both stores keep items as JSON.
+impl From<serde_json::Error> for StoreError {
+    fn from(e: serde_json::Error) -> Self {
+        StoreError::internal("an item's JSON", e)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

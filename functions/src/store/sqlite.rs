@@ -26,6 +26,8 @@ mod apply;
 mod cursor;
 mod files;
 mod key_cache;
+mod rows;
+mod schema;
 
 pub use files::{private_file, private_folder};
 use key_cache::KeyCache;
@@ -33,70 +35,11 @@ use key_cache::KeyCache;
 use super::{CommitError, Page, Store, StoreError, StoreResult, UserGuard, Write};
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
 use async_trait::async_trait;
+use rows::{page, query_items, query_keys, resolve_cursor};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
-
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS account_guards (
-    account TEXT PRIMARY KEY,
-    version INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS applications (
-    id TEXT PRIMARY KEY,
-    account TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    ttl INTEGER,
-    item TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS applications_by_account ON applications (account);
-CREATE TABLE IF NOT EXISTS keys (
-    id TEXT PRIMARY KEY,
-    application_id TEXT NOT NULL,
-    account TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    version INTEGER NOT NULL,
-    ttl INTEGER NOT NULL,
-    last_used_at INTEGER,
-    item TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS keys_by_application ON keys (application_id);
-CREATE INDEX IF NOT EXISTS keys_by_account ON keys (account);
-CREATE INDEX IF NOT EXISTS keys_by_expiry ON keys (expires_at);
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    account TEXT NOT NULL,
-    item TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_by_account ON audit (account, seq);
--- Resolves a cursor (the id of its page's last event) within the account.
-CREATE INDEX IF NOT EXISTS audit_by_event ON audit (account, json_extract(item, '$.id'));
-CREATE TABLE IF NOT EXISTS notices (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    account TEXT NOT NULL,
-    recipient TEXT NOT NULL,
-    ttl INTEGER NOT NULL,
-    item TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS notices_by_recipient ON notices (account, recipient, seq);
-CREATE TABLE IF NOT EXISTS idempotency (
-    id TEXT PRIMARY KEY,
-    expires_at INTEGER NOT NULL,
-    item TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS user_guards (
-    account TEXT NOT NULL,
-    user_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    offboarded INTEGER NOT NULL,
-    at INTEGER NOT NULL,
-    PRIMARY KEY (account, user_id)
-);
-"#;
 
 /// How long notices are kept (the daily job writes one per key and day).
 const NOTICE_RETENTION_SECONDS: i64 = 90 * 86_400;
@@ -118,16 +61,16 @@ pub struct SqliteStore {
     key_reads: Arc<AtomicU64>,
 }
 
-fn internal(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(e.to_string())
-}
-
-fn from_sqlite(e: rusqlite::Error) -> StoreError {
-    match e.sqlite_error_code() {
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
-            StoreError::Unavailable(e.to_string())
+/// Busy or locked past the busy timeout means unavailable (503, retry);
+/// anything else SQLite reports is a failure.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
+                StoreError::unavailable("SQLite is busy", e)
+            }
+            _ => StoreError::internal("SQLite failed", e),
         }
-        _ => internal(e),
     }
 }
 
@@ -135,60 +78,20 @@ fn is_constraint(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
 }
 
-fn to_json<T: Serialize>(item: &T) -> StoreResult<String> {
-    serde_json::to_string(item).map_err(internal)
-}
-
-fn from_json<T: DeserializeOwned>(text: &str) -> StoreResult<T> {
-    serde_json::from_str(text).map_err(internal)
-}
-
-/// The `seq` a page starts below: that of the item the cursor names, looked
-/// up by `sql` (its id is `?1`, the caller's list the other parameters), or
-/// the end when there is no cursor.
-fn resolve_cursor(
-    conn: &Connection,
-    cursor: Option<&str>,
-    sql: &str,
-    list: &[&str],
-) -> StoreResult<i64> {
-    let Some(cursor) = cursor else {
-        return Ok(i64::MAX);
-    };
-    let id = cursor::decode(cursor)?;
-    let mut values: Vec<&str> = vec![&id];
-    values.extend_from_slice(list);
-    conn.prepare_cached(sql)
-        .map_err(from_sqlite)?
-        .query_row(rusqlite::params_from_iter(values), |row| {
-            row.get::<_, Option<i64>>(0)
-        })
-        .optional()
-        .map_err(from_sqlite)?
-        .flatten()
-        .ok_or(StoreError::InvalidCursor)
-}
-
 impl SqliteStore {
     /// Opens (and creates) the database file.
     pub fn open(path: &Path) -> StoreResult<Self> {
         files::private_database(path)
-            .map_err(|e| internal(format!("cannot create {}: {e}", path.display())))?;
-        let conn = Arc::new(Mutex::new(Self::init(
-            Connection::open(path).map_err(from_sqlite)?,
-        )?));
+            .map_err(|e| StoreError::internal(format!("cannot create {}", path.display()), e))?;
+        let conn = Arc::new(Mutex::new(schema::prepare(Connection::open(path)?)?));
         // Opened after the writer has set WAL mode and made the schema. One
         // per core, for the point reads the runtime's workers do at once.
         let count = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
         let readers = (0..count)
             .map(|_| {
-                let reader = Connection::open(path).map_err(from_sqlite)?;
-                reader
-                    .busy_timeout(std::time::Duration::from_secs(5))
-                    .map_err(from_sqlite)?;
-                reader
-                    .execute_batch("PRAGMA query_only = ON;")
-                    .map_err(from_sqlite)?;
+                let reader = Connection::open(path)?;
+                reader.busy_timeout(std::time::Duration::from_secs(5))?;
+                reader.execute_batch("PRAGMA query_only = ON;")?;
                 Ok(Arc::new(Mutex::new(reader)))
             })
             .collect::<StoreResult<Vec<_>>>()?;
@@ -209,9 +112,7 @@ impl SqliteStore {
     }
 
     pub fn open_in_memory() -> StoreResult<Self> {
-        let conn = Arc::new(Mutex::new(Self::init(
-            Connection::open_in_memory().map_err(from_sqlite)?,
-        )?));
+        let conn = Arc::new(Mutex::new(schema::prepare(Connection::open_in_memory()?)?));
         Ok(SqliteStore {
             readers: vec![conn.clone()].into(),
             conn,
@@ -219,15 +120,6 @@ impl SqliteStore {
             key_cache: None,
             key_reads: Arc::default(),
         })
-    }
-
-    fn init(conn: Connection) -> StoreResult<Connection> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(from_sqlite)?;
-        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
-            .map_err(from_sqlite)?;
-        conn.execute_batch(SCHEMA).map_err(from_sqlite)?;
-        Ok(conn)
     }
 
     /// Runs `f` with the writing connection on the blocking pool.
@@ -293,60 +185,7 @@ impl SqliteStore {
             f(&mut guard)
         })
         .await
-        .map_err(|e| E::from(internal(e)))?
-    }
-
-    fn query_items<T: DeserializeOwned>(
-        conn: &Connection,
-        sql: &str,
-        params: impl rusqlite::Params,
-    ) -> StoreResult<Vec<T>> {
-        let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
-        let rows = stmt
-            .query_map(params, |row| row.get::<_, String>(0))
-            .map_err(from_sqlite)?;
-        rows.map(|r| r.map_err(from_sqlite).and_then(|text| from_json(&text)))
-            .collect()
-    }
-
-    fn query_keys(
-        conn: &Connection,
-        sql: &str,
-        params: impl rusqlite::Params,
-    ) -> StoreResult<Vec<Key>> {
-        let mut stmt = conn.prepare_cached(sql).map_err(from_sqlite)?;
-        let rows = stmt
-            .query_map(params, |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, Option<i64>>(1)?))
-            })
-            .map_err(from_sqlite)?;
-        rows.map(|r| {
-            let (text, last_used_at) = r.map_err(from_sqlite)?;
-            let mut key: Key = from_json(&text)?;
-            key.last_used_at = last_used_at;
-            Ok(key)
-        })
-        .collect()
-    }
-
-    /// A page of `limit` items of what `sql` selects (`limit + 1` of them,
-    /// to know whether there are more), with a cursor naming the last one.
-    fn page<T: DeserializeOwned>(
-        conn: &Connection,
-        sql: &str,
-        params: impl rusqlite::Params,
-        limit: usize,
-        id: impl Fn(&T) -> &str,
-    ) -> StoreResult<Page<T>> {
-        let mut items: Vec<T> = Self::query_items(conn, sql, params)?;
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let next_cursor = if more {
-            items.last().map(|last| cursor::encode(id(last)))
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        .map_err(|e| E::from(StoreError::internal("a blocking task failed", e)))?
     }
 }
 
@@ -362,7 +201,7 @@ impl Store for SqliteStore {
             )
             .optional()
             .map(|v| v.unwrap_or(0) as u64)
-            .map_err(from_sqlite)
+            .map_err(StoreError::from)
         })
         .await
     }
@@ -370,7 +209,7 @@ impl Store for SqliteStore {
     async fn get_application(&self, id: &str) -> StoreResult<Option<Application>> {
         let id = id.to_owned();
         self.point_read(move |conn| {
-            Ok(Self::query_items(
+            Ok(query_items(
                 conn,
                 "SELECT item FROM applications WHERE id = ?1",
                 params![id],
@@ -383,7 +222,7 @@ impl Store for SqliteStore {
     async fn list_applications(&self, account: &str) -> StoreResult<Vec<Application>> {
         let account = account.to_owned();
         self.with_reader(move |conn| {
-            Self::query_items(
+            query_items(
                 conn,
                 "SELECT item FROM applications WHERE account = ?1 ORDER BY rowid",
                 params![account],
@@ -408,7 +247,7 @@ impl Store for SqliteStore {
         // "Store"). Only in an empty table is there nothing to read.
         let read = self
             .point_read(move |conn| {
-                Ok(Self::query_keys(
+                Ok(query_keys(
                     conn,
                     "SELECT item, last_used_at FROM
                        (SELECT item, last_used_at FROM keys WHERE id >= ?1 ORDER BY id LIMIT 1)
@@ -431,7 +270,7 @@ impl Store for SqliteStore {
     async fn list_application_keys(&self, application_id: &str) -> StoreResult<Vec<Key>> {
         let application_id = application_id.to_owned();
         self.with_reader(move |conn| {
-            Self::query_keys(
+            query_keys(
                 conn,
                 "SELECT item, last_used_at FROM keys WHERE application_id = ?1 ORDER BY rowid",
                 params![application_id],
@@ -443,7 +282,7 @@ impl Store for SqliteStore {
     async fn list_account_keys(&self, account: &str) -> StoreResult<Vec<Key>> {
         let account = account.to_owned();
         self.with_reader(move |conn| {
-            Self::query_keys(
+            query_keys(
                 conn,
                 "SELECT item, last_used_at FROM keys WHERE account = ?1 ORDER BY rowid",
                 params![account],
@@ -454,7 +293,7 @@ impl Store for SqliteStore {
 
     async fn list_keys_expiring(&self, from: i64, to: i64) -> StoreResult<Vec<Key>> {
         self.with_reader(move |conn| {
-            Self::query_keys(
+            query_keys(
                 conn,
                 "SELECT item, last_used_at FROM keys WHERE expires_at > ?1 AND expires_at <= ?2 ORDER BY expires_at, id",
                 params![from, to],
@@ -466,7 +305,7 @@ impl Store for SqliteStore {
     async fn get_idempotency(&self, id: &str) -> StoreResult<Option<IdempotencyRecord>> {
         let id = id.to_owned();
         self.point_read(move |conn| {
-            Ok(Self::query_items(
+            Ok(query_items(
                 conn,
                 "SELECT item FROM idempotency WHERE id = ?1",
                 params![id],
@@ -491,7 +330,7 @@ impl Store for SqliteStore {
             )
             .optional()
             .map(Option::unwrap_or_default)
-            .map_err(from_sqlite)
+            .map_err(StoreError::from)
         })
         .await
     }
@@ -512,7 +351,7 @@ impl Store for SqliteStore {
                 "SELECT MIN(seq) FROM audit WHERE account = ?2 AND json_extract(item, '$.id') = ?1",
                 &[&account],
             )?;
-            Self::page(
+            page(
                 conn,
                 "SELECT item FROM audit WHERE account = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
                 params![account, before, limit as i64 + 1],
@@ -539,7 +378,7 @@ impl Store for SqliteStore {
                 "SELECT seq FROM notices WHERE id = ?1 AND account = ?2 AND recipient = ?3",
                 &[&account, &recipient],
             )?;
-            Self::page(
+            page(
                 conn,
                 "SELECT item FROM notices WHERE account = ?1 AND recipient = ?2 AND seq < ?3
                  ORDER BY seq DESC LIMIT ?4",
@@ -555,14 +394,14 @@ impl Store for SqliteStore {
         self.with_conn(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(from_sqlite)?;
+                .map_err(StoreError::from)?;
             for write in &writes {
                 if !apply::apply(&tx, write)? {
                     // Dropping the transaction rolls every write back.
                     return Err(CommitError::Conflict);
                 }
             }
-            tx.commit().map_err(from_sqlite)?;
+            tx.commit().map_err(StoreError::from)?;
             Ok(())
         })
         .await
@@ -571,25 +410,25 @@ impl Store for SqliteStore {
     async fn record_key_use(&self, uses: &[(String, i64)]) -> StoreResult<()> {
         let uses = uses.to_vec();
         self.with_conn(move |conn| {
-            let tx = conn.transaction().map_err(from_sqlite)?;
+            let tx = conn.transaction()?;
             {
                 let mut stmt = tx
                     .prepare_cached(
                         "UPDATE keys SET last_used_at = ?2 WHERE id = ?1 AND (last_used_at IS NULL OR last_used_at < ?2)",
                     )
-                    .map_err(from_sqlite)?;
+                    ?;
                 for (id, at) in &uses {
-                    stmt.execute(params![id, at]).map_err(from_sqlite)?;
+                    stmt.execute(params![id, at])?;
                 }
             }
-            tx.commit().map_err(from_sqlite)
+            tx.commit().map_err(StoreError::from)
         })
         .await
     }
 
     async fn purge_expired(&self, now: i64) -> StoreResult<u64> {
         self.with_conn(move |conn| {
-            let tx = conn.transaction().map_err(from_sqlite)?;
+            let tx = conn.transaction()?;
             let mut purged = 0;
             for sql in [
                 "DELETE FROM keys WHERE ttl <= ?1",
@@ -597,9 +436,9 @@ impl Store for SqliteStore {
                 "DELETE FROM notices WHERE ttl <= ?1",
                 "DELETE FROM idempotency WHERE expires_at <= ?1",
             ] {
-                purged += tx.execute(sql, params![now]).map_err(from_sqlite)? as u64;
+                purged += tx.execute(sql, params![now])? as u64;
             }
-            tx.commit().map_err(from_sqlite)?;
+            tx.commit()?;
             Ok(purged)
         })
         .await

@@ -4,9 +4,8 @@
 //! attributes are copies that conditions, TTL and the index need, or
 //! values written outside the JSON (`last_used_at`, the guards).
 
-use super::internal;
 use crate::domain::Key;
-use crate::store::{StoreResult, UserGuard};
+use crate::store::{StoreError, StoreResult, UserGuard};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -32,14 +31,17 @@ pub(super) fn ids(ids: Vec<String>) -> AttributeValue {
 
 /// The JSON body of an item.
 pub(super) fn to_json<T: Serialize>(value: &T) -> StoreResult<AttributeValue> {
-    serde_json::to_string(value).map(s).map_err(internal)
+    Ok(s(serde_json::to_string(value)?))
 }
 
 /// The domain value in an item's JSON body.
 pub(super) fn from_item<T: DeserializeOwned>(item: &Item) -> StoreResult<T> {
     match item.get("item") {
-        Some(AttributeValue::S(json)) => serde_json::from_str(json).map_err(internal),
-        _ => Err(internal("item without its JSON body")),
+        Some(AttributeValue::S(json)) => Ok(serde_json::from_str(json)?),
+        _ => Err(StoreError::Internal {
+            context: "an item without its JSON body".into(),
+            source: None,
+        }),
     }
 }
 

@@ -32,7 +32,7 @@
 //! (a key creation cannot reach that case: its new key item is written by
 //! nobody else before its id is answered).
 
-use super::{StoreError, sdk_error};
+use super::StoreError;
 use crate::store::CommitError;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -50,7 +50,7 @@ fn new_token() -> Result<String, StoreError> {
     let mut bytes = [0u8; 16];
     rand::rngs::OsRng
         .try_fill_bytes(&mut bytes)
-        .map_err(|e| StoreError::Internal(format!("OS random source failed: {e}")))?;
+        .map_err(|e| StoreError::internal("the OS random source failed", e))?;
     Ok(format!("{:032x}", u128::from_be_bytes(bytes)))
 }
 
@@ -128,7 +128,7 @@ pub async fn transact(
     let Err(e) = result else {
         return Ok(());
     };
-    match e.as_service_error() {
+    let context = match e.as_service_error() {
         Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
             if applied_earlier(cancel, &token) {
                 tracing::info!("a retried commit found its first attempt applied");
@@ -136,26 +136,27 @@ pub async fn transact(
             }
             // A failed condition, or a concurrent transaction on the same
             // items: the service re-reads and retries.
-            let retryable = cancel.cancellation_reasons().iter().any(|r| {
-                matches!(
-                    r.code(),
-                    Some("ConditionalCheckFailed" | "TransactionConflict")
-                )
-            });
-            Err(if retryable {
-                CommitError::Conflict
-            } else {
-                StoreError::Unavailable(format!("transaction cancelled: {cancel:?}")).into()
-            })
+            let codes: Vec<&str> = cancel
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None"))
+                .collect();
+            if codes
+                .iter()
+                .any(|code| matches!(*code, "ConditionalCheckFailed" | "TransactionConflict"))
+            {
+                return Err(CommitError::Conflict);
+            }
+            format!("DynamoDB cancelled the transaction ({})", codes.join(", "))
         }
         // An attempt of this very request (same token) may still be
         // applied: its outcome is unknown.
-        Some(TransactWriteItemsError::TransactionInProgressException(_)) => Err(
-            StoreError::Unavailable("an attempt of this transaction is still in progress".into())
-                .into(),
-        ),
-        _ => Err(sdk_error(e).into()),
-    }
+        Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
+            "an attempt of this transaction is still in progress".to_owned()
+        }
+        _ => return Err(StoreError::from(e).into()),
+    };
+    Err(StoreError::unavailable(context, e).into())
 }
 
 #[cfg(test)]

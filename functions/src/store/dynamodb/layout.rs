@@ -17,8 +17,7 @@
 //! as strings.
 
 use super::codec::{Item, s};
-use super::internal;
-use crate::store::StoreResult;
+use crate::store::{StoreError, StoreResult};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -254,14 +253,14 @@ pub(super) async fn create_table(client: &Client, table: &str) -> StoreResult<()
             .attribute_name(name)
             .attribute_type(ScalarAttributeType::S)
             .build()
-            .map_err(internal)
+            .map_err(StoreError::from)
     };
     let key = |name: &str, kind: KeyType| {
         KeySchemaElement::builder()
             .attribute_name(name)
             .key_type(kind)
             .build()
-            .map_err(internal)
+            .map_err(StoreError::from)
     };
     client
         .create_table()
@@ -286,12 +285,10 @@ pub(super) async fn create_table(client: &Client, table: &str) -> StoreResult<()
                         .non_key_attributes("item")
                         .build(),
                 )
-                .build()
-                .map_err(internal)?,
+                .build()?,
         )
         .send()
-        .await
-        .map_err(super::sdk_error)?;
+        .await?;
     client
         .update_time_to_live()
         .table_name(table)
@@ -299,12 +296,10 @@ pub(super) async fn create_table(client: &Client, table: &str) -> StoreResult<()
             TimeToLiveSpecification::builder()
                 .enabled(true)
                 .attribute_name("ttl")
-                .build()
-                .map_err(internal)?,
+                .build()?,
         )
         .send()
-        .await
-        .map_err(super::sdk_error)?;
+        .await?;
     Ok(())
 }
 

@@ -38,7 +38,8 @@ use super::{CommitError, Page, Store, StoreError, StoreResult, UserGuard, Write}
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{BuildError, ProvideErrorMetadata, SdkError};
 use codec::{from_item, key_from_item, n, s, user_guard_from_item, version};
 use layout::{GSI, IdSet, ItemKey, Partition, expiry_partitions, expiry_sort_range};
 
@@ -66,36 +67,46 @@ impl DynamoStore {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Internal(e.to_string())
+/// An SDK error (once the SDK's own retries are spent), kept whole as the
+/// cause: throttling, timeouts, broken connections, unreadable answers and
+/// any 5xx mean the store is unavailable (503, fail closed), never
+/// keyward's own failure.
+impl<E> From<SdkError<E, HttpResponse>> for StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    fn from(e: SdkError<E, HttpResponse>) -> Self {
+        let unavailable = match &e {
+            SdkError::TimeoutError(_)
+            | SdkError::DispatchFailure(_)
+            | SdkError::ResponseError(_) => true,
+            _ => {
+                e.raw_response()
+                    .is_some_and(|r| r.status().is_server_error())
+                    || matches!(
+                        e.code(),
+                        Some(
+                            "ProvisionedThroughputExceededException"
+                                | "ThrottlingException"
+                                | "RequestLimitExceeded"
+                                | "InternalServerError"
+                                | "ServiceUnavailable",
+                        )
+                    )
+            }
+        };
+        if unavailable {
+            StoreError::unavailable("a DynamoDB request", e)
+        } else {
+            StoreError::internal("a DynamoDB request", e)
+        }
+    }
 }
 
-/// Maps an SDK error (once the SDK's own retries are spent): throttling,
-/// timeouts, broken connections, unreadable answers and any 5xx mean the
-/// store is unavailable (503, fail closed), never keyward's own failure.
-fn sdk_error<E: ProvideErrorMetadata + std::fmt::Debug>(
-    e: SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
-) -> StoreError {
-    match &e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            StoreError::Unavailable(format!("{e:?}"))
-        }
-        _ if e
-            .raw_response()
-            .is_some_and(|r| r.status().is_server_error()) =>
-        {
-            StoreError::Unavailable(format!("{:?}", e.code()))
-        }
-        _ => match e.code() {
-            Some(
-                "ProvisionedThroughputExceededException"
-                | "ThrottlingException"
-                | "RequestLimitExceeded"
-                | "InternalServerError"
-                | "ServiceUnavailable",
-            ) => StoreError::Unavailable(format!("{:?}", e.code())),
-            _ => StoreError::Internal(format!("{e:?}")),
-        },
+/// A request the SDK's builders refused to build.
+impl From<BuildError> for StoreError {
+    fn from(e: BuildError) -> Self {
+        StoreError::internal("building a DynamoDB request", e)
     }
 }
 
@@ -172,8 +183,7 @@ impl Store for DynamoStore {
                     .expression_attribute_values(":b", s(until.clone()))
                     .set_exclusive_start_key(start)
                     .send()
-                    .await
-                    .map_err(sdk_error)?;
+                    .await?;
                 for item in output.items.unwrap_or_default() {
                     keys.push(key_from_item(&item)?);
                 }
@@ -238,10 +248,13 @@ impl Store for DynamoStore {
             return Ok(());
         }
         if actions.len() > MAX_TRANSACTION_ITEMS {
-            return Err(StoreError::Internal(format!(
-                "a commit of {} items exceeds DynamoDB's transaction limit of {MAX_TRANSACTION_ITEMS}",
-                actions.len()
-            ))
+            return Err(StoreError::Internal {
+                context: format!(
+                    "a commit of {} items exceeds DynamoDB's transaction limit of {MAX_TRANSACTION_ITEMS}",
+                    actions.len()
+                ),
+                source: None,
+            }
             .into());
         }
         commit::transact(&self.client, actions).await
@@ -265,7 +278,7 @@ impl Store for DynamoStore {
                     .as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception());
                 if !stale {
-                    return Err(sdk_error(e));
+                    return Err(e.into());
                 }
             }
         }

@@ -3,7 +3,7 @@
 
 use super::codec::{Item, s, string_set};
 use super::layout::{IdSet, ItemKey, Partition};
-use super::{DynamoStore, cursor, internal, sdk_error};
+use super::{DynamoStore, cursor};
 use crate::store::{StoreError, StoreResult};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use std::collections::HashSet;
@@ -24,8 +24,7 @@ impl DynamoStore {
             .set_key(Some(key.attributes()))
             .consistent_read(true)
             .send()
-            .await
-            .map_err(sdk_error)?;
+            .await?;
         Ok(output.item)
     }
 
@@ -40,15 +39,13 @@ impl DynamoStore {
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(std::mem::take(&mut pending)))
                     .consistent_read(true)
-                    .build()
-                    .map_err(internal)?;
+                    .build()?;
                 let output = self
                     .client
                     .batch_get_item()
                     .request_items(&self.table, request)
                     .send()
-                    .await
-                    .map_err(sdk_error)?;
+                    .await?;
                 if let Some(mut responses) = output.responses {
                     found.extend(responses.remove(&self.table).unwrap_or_default());
                 }
@@ -58,9 +55,10 @@ impl DynamoStore {
                     pending = rest.keys;
                     attempt += 1;
                     if attempt > BATCH_GET_RETRIES {
-                        return Err(StoreError::Unavailable(
-                            "unprocessed keys after retries".into(),
-                        ));
+                        return Err(StoreError::Unavailable {
+                            context: "keys still unprocessed after retries".into(),
+                            source: None,
+                        });
                     }
                     tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
                 }
@@ -141,8 +139,7 @@ impl DynamoStore {
             .limit(limit as i32 + 1)
             .set_exclusive_start_key(start)
             .send()
-            .await
-            .map_err(sdk_error)?;
+            .await?;
         let mut items = output.items.unwrap_or_default();
         let next = if items.len() > limit {
             items.truncate(limit);

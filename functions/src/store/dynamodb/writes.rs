@@ -9,7 +9,6 @@
 //! the commit does not write that item.
 
 use super::codec::{Item, ids, n, s, to_json};
-use super::internal;
 use super::layout::{APP_IDS, IdSet, ItemKey, KEY_IDS, expiry_index_key, notice_index_key};
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
 use crate::store::{StoreResult, Write};
@@ -312,8 +311,7 @@ impl Actions<'_> {
             .set_item(Some(item))
             .set_condition_expression(condition.map(str::to_owned))
             .set_expression_attribute_values((!values.is_empty()).then_some(values))
-            .build()
-            .map_err(internal)?;
+            .build()?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
@@ -339,8 +337,7 @@ impl Actions<'_> {
             .set_condition_expression(condition.map(str::to_owned))
             .set_expression_attribute_names((!names.is_empty()).then_some(names))
             .set_expression_attribute_values((!values.is_empty()).then_some(values))
-            .build()
-            .map_err(internal)?;
+            .build()?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 }

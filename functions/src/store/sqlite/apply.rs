@@ -1,7 +1,8 @@
 //! A commit's writes, each with its expectation, as SQL.
 
-use super::{NOTICE_RETENTION_SECONDS, from_sqlite, is_constraint, to_json};
-use crate::store::{CommitError, Write};
+use super::rows::to_json;
+use super::{NOTICE_RETENTION_SECONDS, is_constraint};
+use crate::store::{CommitError, StoreError, Write};
 use rusqlite::params;
 
 /// Applies one write inside the transaction; `Ok(false)` when its
@@ -11,7 +12,7 @@ pub(super) fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<boo
         match result {
             Ok(n) => Ok(n == 1),
             Err(e) if is_constraint(&e) => Ok(false),
-            Err(e) => Err(from_sqlite(e).into()),
+            Err(e) => Err(StoreError::from(e).into()),
         }
     };
     match write {

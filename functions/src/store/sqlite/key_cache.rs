@@ -1,8 +1,7 @@
 //! The exact cache of `get_key` answers: see [`KeyCache`].
 
-use super::internal;
 use crate::domain::Key;
-use crate::store::StoreResult;
+use crate::store::{StoreError, StoreResult};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
@@ -76,7 +75,7 @@ impl KeyCache {
         let mut shm = db.as_os_str().to_owned();
         shm.push("-shm");
         let shm = std::fs::File::open(&shm)
-            .map_err(|e| internal(format!("cannot open the WAL index: {e}")))?;
+            .map_err(|e| StoreError::internal("cannot open the WAL index", e))?;
         Ok(KeyCache {
             shm,
             state: Mutex::default(),

@@ -261,3 +261,22 @@ async fn a_flood_of_unknown_ids_empties_the_cache_for_both_kinds_alike() {
     assert_eq!(store.key_reads() - before, 2, "one read each, then cached");
     assert!(cached(&id) && cached(&unknown_id));
 }
+
+#[test]
+fn sqlite_errors_keep_their_cause() {
+    use crate::store::StoreError;
+    use std::error::Error;
+    let busy =
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), None);
+    let unavailable = StoreError::from(busy);
+    assert!(matches!(unavailable, StoreError::Unavailable { .. }));
+    let failed = StoreError::from(rusqlite::Error::InvalidQuery);
+    assert!(matches!(failed, StoreError::Internal { .. }));
+    for error in [unavailable, failed] {
+        let source = error.source().expect("the SQLite error");
+        assert!(
+            source.downcast_ref::<rusqlite::Error>().is_some(),
+            "{error}"
+        );
+    }
+}

@@ -1,0 +1,75 @@
+//! The tables, and how every connection is set up.
+//!
+//! Each row keeps its item as JSON in `item`, next to the columns that
+//! index it (docs/ARCHITECTURE.md, "SQLite layout").
+
+use crate::store::StoreResult;
+use rusqlite::Connection;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS account_guards (
+    account TEXT PRIMARY KEY,
+    version INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS applications (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    ttl INTEGER,
+    item TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS applications_by_account ON applications (account);
+CREATE TABLE IF NOT EXISTS keys (
+    id TEXT PRIMARY KEY,
+    application_id TEXT NOT NULL,
+    account TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    ttl INTEGER NOT NULL,
+    last_used_at INTEGER,
+    item TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS keys_by_application ON keys (application_id);
+CREATE INDEX IF NOT EXISTS keys_by_account ON keys (account);
+CREATE INDEX IF NOT EXISTS keys_by_expiry ON keys (expires_at);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    account TEXT NOT NULL,
+    item TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_account ON audit (account, seq);
+-- Resolves a cursor (the id of its page's last event) within the account.
+CREATE INDEX IF NOT EXISTS audit_by_event ON audit (account, json_extract(item, '$.id'));
+CREATE TABLE IF NOT EXISTS notices (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    account TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    ttl INTEGER NOT NULL,
+    item TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS notices_by_recipient ON notices (account, recipient, seq);
+CREATE TABLE IF NOT EXISTS idempotency (
+    id TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL,
+    item TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS user_guards (
+    account TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    offboarded INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (account, user_id)
+);
+"#;
+
+/// The writing connection: WAL mode, so that readers never wait for it,
+/// `synchronous = FULL`, so that an acknowledged commit survives a crash,
+/// and the tables.
+pub(super) fn prepare(conn: Connection) -> StoreResult<Connection> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
