@@ -451,7 +451,7 @@ fn the_table_is_the_one_the_dynamodb_store_uses() {
     assert_eq!(p["DeletionProtectionEnabled"], true);
 
     // The constants above are the store's: its source names them so.
-    let source = include_str!("../functions/src/store/dynamodb/layout.rs");
+    let source = include_str!("../src/store/dynamodb/layout.rs");
     for needle in [
         format!("const GSI: &str = \"{INDEX}\""),
         format!("key(\"{PARTITION_KEY}\", KeyType::Hash)"),
