@@ -1,7 +1,7 @@
 //! Every Lambda binary run the way Lambda runs it: the real binary, polling
 //! a Lambda Runtime API on loopback, fed real API Gateway v2, authorizer and
-//! EventBridge event JSON (tests/fixtures), against DynamoDB and SNS on
-//! moto_server.
+//! EventBridge event JSON (functions/tests/fixtures), against DynamoDB and
+//! SNS on moto_server.
 
 #[path = "support/fixtures.rs"]
 mod fixtures;
