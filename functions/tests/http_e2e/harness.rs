@@ -1,27 +1,12 @@
-//! The server harness: a `keyward serve` process per test on its own data
-//! folder and port, killed with SIGKILL on drop (or to test a restart), the
-//! CLI run against the same data, and HS256 tokens signed with the server's
-//! secret.
+//! The server harness of these tests: [`LocalServer`] (support/local_server.rs)
+//! with an [`Api`] client for its address, made again at each restart, and
+//! the helpers for times in answers.
 
 use crate::client::Api;
-use crate::fixtures;
-use keyward::auth::{TokenRequest, issue_token};
+use crate::local_server::LocalServer;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-pub const JWT_SECRET: &str = "http-e2e-test-secret-0123456789-abcdefghijkl";
-const BIN: &str = env!("CARGO_BIN_EXE_keyward");
-
-/// The wall-clock time in seconds since 1970, as the server reads it.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64
-}
 
 /// `epoch` as the API writes times.
 pub fn rfc3339(epoch: i64) -> String {
@@ -47,42 +32,10 @@ pub fn assert_about(value: &Value, expected: i64, what: &str) {
     );
 }
 
-/// [`fixtures::all_permissions`] as a token's `permissions` claim.
-pub fn all_permissions() -> String {
-    fixtures::all_permissions().join(" ")
-}
-
-/// Signs an HS256 token as `keyward token` does.
-pub fn mint(
-    secret: &str,
-    sub: &str,
-    account: &str,
-    permissions: &str,
-    mfa: bool,
-    iat: i64,
-) -> String {
-    let permissions: Vec<String> = permissions.split_whitespace().map(String::from).collect();
-    issue_token(
-        secret.as_bytes(),
-        &TokenRequest {
-            sub,
-            account,
-            account_claim: "account",
-            permissions: &permissions,
-            mfa,
-            ttl_seconds: 3600,
-            now: iat,
-        },
-    )
-    .expect("token")
-}
-
-/// A `keyward serve` process on its own temporary data folder.
+/// A `keyward serve` process and a client for it.
 pub struct Server {
     pub api: Api,
-    child: Child,
-    pub dir: tempfile::TempDir,
-    env: Vec<(String, String)>,
+    local: LocalServer,
 }
 
 impl std::ops::Deref for Server {
@@ -92,105 +45,33 @@ impl std::ops::Deref for Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Server {
     pub fn start() -> Self {
         Self::start_with(&[])
     }
 
-    /// Starts a server with extra `KEYWARD_*` variables (they override the
-    /// defaults `KEYWARD_JWT_SECRET`, `KEYWARD_LOG=debug` and
-    /// `KEYWARD_VERIFY_FAILURE_LIMIT=0`).
+    /// Starts a server with extra `KEYWARD_*` variables
+    /// ([`crate::local_server::command`] says which it sets by default).
     pub fn start_with(env: &[(&str, &str)]) -> Self {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let (child, api) = Self::spawn(dir.path(), &env);
+        let local = LocalServer::start(env, None);
         Server {
-            api,
-            child,
-            dir,
-            env,
+            api: Api::new(local.base_url().to_owned()),
+            local,
         }
     }
 
-    pub fn data_dir(&self) -> PathBuf {
-        self.dir.path().join("data")
+    /// The temporary folder: the data folder, the server's log and stdout.
+    pub fn dir(&self) -> &Path {
+        self.local.dir.path()
     }
 
-    fn log_path(dir: &Path) -> PathBuf {
-        dir.join("server.log")
+    pub fn data_dir(&self) -> PathBuf {
+        self.local.data_dir()
     }
 
     /// The server's stderr (every run of it on this folder).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(Self::log_path(self.dir.path())).unwrap_or_default()
-    }
-
-    /// `keyward <args>` with the server's environment, so that it shares
-    /// the JWT secret and configuration.
-    pub fn command(dir: &Path, env: &[(String, String)]) -> Command {
-        let mut cmd = Command::new(BIN);
-        for (name, _) in std::env::vars() {
-            if name.starts_with("KEYWARD_") {
-                cmd.env_remove(name);
-            }
-        }
-        // The failed-verification limit is off unless a test sets it: many
-        // tests verify wrong keys on purpose, faster than it allows.
-        cmd.env("KEYWARD_JWT_SECRET", JWT_SECRET)
-            .env("KEYWARD_LOG", "debug")
-            .env("KEYWARD_VERIFY_FAILURE_LIMIT", "0")
-            .env("KEYWARD_DATA", dir.join("data"));
-        // An empty value removes the variable (to run without a JWT secret).
-        for (name, value) in env {
-            if value.is_empty() {
-                cmd.env_remove(name);
-            } else {
-                cmd.env(name, value);
-            }
-        }
-        cmd.stdin(Stdio::null());
-        cmd
-    }
-
-    fn spawn(dir: &Path, env: &[(String, String)]) -> (Child, Api) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(Self::log_path(dir))
-            .expect("a log file");
-        let mut child = Self::command(dir, env)
-            .args(["serve", "--addr", "127.0.0.1:0", "--data"])
-            .arg(dir.join("data"))
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("keyward starts");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut first = String::new();
-        stdout.read_line(&mut first).expect("stdout is readable");
-        let Some(url) = first.trim().strip_prefix("keyward listening on ") else {
-            let _ = child.kill();
-            let log = std::fs::read_to_string(Self::log_path(dir)).unwrap_or_default();
-            panic!("keyward did not start: stdout {first:?}, log:\n{log}");
-        };
-        let base = url.to_owned();
-        // Keep draining stdout (into a file) so that the server never
-        // writes into a full pipe.
-        let mut rest = std::fs::File::create(dir.join("stdout.log")).expect("a stdout file");
-        std::thread::spawn(move || {
-            let _ = std::io::copy(&mut stdout, &mut rest);
-        });
-        (child, Api::new(base))
+        self.local.log()
     }
 
     /// SIGKILL, then start again on the same data folder (new port).
@@ -201,29 +82,18 @@ impl Server {
 
     /// SIGKILL: no graceful shutdown, no final flush.
     pub fn kill(&mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reaped");
+        self.local.kill();
     }
 
     /// Starts the server again on the same data folder, on a new port.
     pub fn restart(&mut self) {
-        let (child, api) = Self::spawn(self.dir.path(), &self.env);
-        self.child = child;
-        self.api = api;
+        self.local.restart();
+        self.api = Api::new(self.local.base_url().to_owned());
     }
 
     /// Runs the CLI (`notify-expiring`, `token`) against this server's data.
     pub fn cli(&self, args: &[&str]) -> String {
-        let output = Self::command(self.dir.path(), &self.env)
-            .args(args)
-            .output()
-            .expect("the CLI runs");
-        assert!(
-            output.status.success(),
-            "keyward {args:?} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).expect("UTF-8 output")
+        self.local.cli(args)
     }
 
     pub fn notify_expiring(&self) -> Value {
@@ -238,11 +108,11 @@ impl Server {
 
     /// A valid one-hour token for `sub` in `account`.
     pub fn token(&self, sub: &str, account: &str, permissions: &str) -> String {
-        mint(JWT_SECRET, sub, account, permissions, false, now())
+        self.local.token(sub, account, permissions)
     }
 
     pub fn admin(&self, sub: &str, account: &str) -> String {
-        self.token(sub, account, &all_permissions())
+        self.local.admin(sub, account)
     }
 }
 
