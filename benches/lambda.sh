@@ -2,6 +2,8 @@
 # Lambda figures for BENCHMARKS.md: stripped bootstrap and zip sizes, cold
 # start against a hello-world lambda_http binary, DynamoDB requests per
 # verification. Needs what tests/run.sh installs (.venv with moto_server).
+# The Rust side is functions/benches/: lambda.rs (the lambda-bench example)
+# and the hello-world baselines hello_lambda.rs and hello_dynamodb.rs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bins=(verify-key authorizer create-key notify-expiring hello-lambda hello-dynamodb)

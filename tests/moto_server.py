@@ -15,9 +15,9 @@ from werkzeug.serving import run_simple
 
 host, port = sys.argv[1], int(sys.argv[2])
 
-# A test binary that starts its own server (tests/support/moto.rs) keeps its
-# standard input open; when the binary exits the pipe closes and so does the
-# server, whatever way the binary ended.
+# A test binary that starts its own server (functions/tests/support/moto.rs)
+# keeps its standard input open; when the binary exits the pipe closes and
+# so does the server, whatever way the binary ended.
 if "--exit-on-stdin-eof" in sys.argv[3:]:
     import threading
 

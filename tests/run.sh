@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Every DynamoDB and Lambda test runs here: a missing moto_server fails
-# them rather than skipping them (tests/support/moto.rs).
+# them rather than skipping them (functions/tests/support/moto.rs).
 export KEYWARD_REQUIRE_MOTO=1
 
 step() { printf '\n==> %s\n' "$*"; }

@@ -53,8 +53,8 @@ macro_rules! api_errors {
 
             /// One error of every kind, in the table's order, with sample
             /// details: what the OpenAPI document's check
-            /// (`tests/openapi_routes.rs`) compares its problem codes and
-            /// statuses with.
+            /// (`functions/tests/openapi_routes.rs`) compares its problem
+            /// codes and statuses with.
             pub fn one_of_each() -> Vec<ApiError> {
                 vec![$(
                     ApiError::$variant $(($(<$field as Sample>::sample()),+))?,

@@ -5,145 +5,64 @@
 //!
 //! The timeouts are set to a second or two so that each test takes seconds.
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+#[path = "support/local_server.rs"]
+mod local_server;
+
+use local_server::LocalServer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const BIN: &str = env!("CARGO_BIN_EXE_keyward");
-const JWT_SECRET: &str = "hostile-clients-test-secret-of-32-bytes-at-least";
-
-struct Server {
-    child: Child,
-    dir: tempfile::TempDir,
-    addr: SocketAddr,
+/// An application with one key; the key's secret.
+async fn key(server: &LocalServer) -> String {
+    let token = server.admin("alice", "acme");
+    let http = reqwest::Client::new();
+    let app: Value = http
+        .post(server.url("/applications"))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "billing" }))
+        .send()
+        .await
+        .expect("create application")
+        .json()
+        .await
+        .expect("JSON");
+    let app = app["id"].as_str().expect("an application id");
+    let key: Value = http
+        .post(server.url(&format!("/applications/{app}/keys")))
+        .bearer_auth(&token)
+        .json(&json!({ "name": "primary" }))
+        .send()
+        .await
+        .expect("create key")
+        .json()
+        .await
+        .expect("JSON");
+    key["secret"].as_str().expect("a secret").to_owned()
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    /// `keyward serve` with these extra variables, and `ulimit -n` set to
-    /// `open_files` when given.
-    fn start(env: &[(&str, &str)], open_files: Option<u32>) -> Server {
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let mut cmd = match open_files {
-            Some(limit) => {
-                let mut sh = Command::new("sh");
-                sh.arg("-c")
-                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
-                    .arg(BIN);
-                sh
-            }
-            None => Command::new(BIN),
-        };
-        cmd.args(["serve", "--addr", "127.0.0.1:0"]);
-        Self::environment(&mut cmd, dir.path());
-        for (name, value) in env {
-            cmd.env(name, value);
-        }
-        let log = std::fs::File::create(dir.path().join("server.log")).expect("a log file");
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("keyward starts");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut first = String::new();
-        stdout.read_line(&mut first).expect("stdout is readable");
-        let Some(url) = first.trim().strip_prefix("keyward listening on http://") else {
-            let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
-            panic!("keyward did not start: {first:?}\n{log}");
-        };
-        let addr = url.parse().expect("a socket address");
-        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-        Server { child, dir, addr }
-    }
-
-    fn environment(cmd: &mut Command, dir: &Path) {
-        for (name, _) in std::env::vars() {
-            if name.starts_with("KEYWARD_") {
-                cmd.env_remove(name);
-            }
-        }
-        cmd.env("KEYWARD_JWT_SECRET", JWT_SECRET)
-            .env("KEYWARD_LOG", "debug")
-            .env("KEYWARD_VERIFY_FAILURE_LIMIT", "0")
-            .env("KEYWARD_DATA", dir.join("data"))
-            .stdin(Stdio::null());
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
-    }
-
-    /// An application with one key; the key's secret.
-    async fn key(&self) -> String {
-        let mut cmd = Command::new(BIN);
-        Self::environment(&mut cmd, self.dir.path());
-        let out = cmd
-            .args(["token", "--sub", "alice", "--account", "acme", "--all"])
-            .output()
-            .expect("keyward token runs");
-        let token = String::from_utf8(out.stdout)
-            .expect("UTF-8")
-            .trim()
-            .to_owned();
-        let http = reqwest::Client::new();
-        let app: Value = http
-            .post(self.url("/applications"))
-            .bearer_auth(&token)
-            .json(&json!({ "name": "billing" }))
-            .send()
-            .await
-            .expect("create application")
-            .json()
-            .await
-            .expect("JSON");
-        let app = app["id"].as_str().expect("an application id");
-        let key: Value = http
-            .post(self.url(&format!("/applications/{app}/keys")))
-            .bearer_auth(&token)
-            .json(&json!({ "name": "primary" }))
-            .send()
-            .await
-            .expect("create key")
-            .json()
-            .await
-            .expect("JSON");
-        key["secret"].as_str().expect("a secret").to_owned()
-    }
-
-    /// `POST /verify` on a new connection; the verdict and the time taken.
-    async fn verify_on_new_connection(&self, key: &str) -> (Value, Duration) {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .timeout(Duration::from_secs(20))
-            .build()
-            .expect("a client");
-        let started = Instant::now();
-        let answer = client
-            .post(self.url("/verify"))
-            .json(&json!({ "key": key }))
-            .send()
-            .await
-            .expect("an answer to POST /verify");
-        assert_eq!(answer.status(), StatusCode::OK);
-        (answer.json().await.expect("JSON"), started.elapsed())
-    }
+/// `POST /verify` on a new connection; the verdict and the time taken.
+async fn verify_on_new_connection(server: &LocalServer, key: &str) -> (Value, Duration) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("a client");
+    let started = Instant::now();
+    let answer = client
+        .post(server.url("/verify"))
+        .json(&json!({ "key": key }))
+        .send()
+        .await
+        .expect("an answer to POST /verify");
+    assert_eq!(answer.status(), StatusCode::OK);
+    (answer.json().await.expect("JSON"), started.elapsed())
 }
 
 /// Reads until the server closes the connection; the time that took, or
@@ -177,7 +96,7 @@ async fn body_started(addr: SocketAddr, sent: &str) -> TcpStream {
 
 #[tokio::test]
 async fn silent_and_kept_alive_connections_close_after_the_idle_timeout() {
-    let server = Server::start(
+    let server = LocalServer::start(
         &[
             ("KEYWARD_IDLE_TIMEOUT_SECONDS", "1"),
             ("KEYWARD_HEADER_READ_TIMEOUT_SECONDS", "30"),
@@ -186,9 +105,9 @@ async fn silent_and_kept_alive_connections_close_after_the_idle_timeout() {
     );
     let mut silent = Vec::new();
     for _ in 0..50 {
-        silent.push(TcpStream::connect(server.addr).await.expect("connects"));
+        silent.push(TcpStream::connect(server.addr()).await.expect("connects"));
     }
-    let mut kept_alive = TcpStream::connect(server.addr).await.expect("connects");
+    let mut kept_alive = TcpStream::connect(server.addr()).await.expect("connects");
     kept_alive
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
         .await
@@ -213,14 +132,14 @@ async fn silent_and_kept_alive_connections_close_after_the_idle_timeout() {
 
 #[tokio::test]
 async fn a_trickled_header_is_refused_after_the_header_read_timeout() {
-    let server = Server::start(
+    let server = LocalServer::start(
         &[
             ("KEYWARD_IDLE_TIMEOUT_SECONDS", "30"),
             ("KEYWARD_HEADER_READ_TIMEOUT_SECONDS", "1"),
         ],
         None,
     );
-    let mut stream = TcpStream::connect(server.addr).await.expect("connects");
+    let mut stream = TcpStream::connect(server.addr()).await.expect("connects");
     let head = b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     let started = Instant::now();
     let mut seen = Vec::new();
@@ -250,7 +169,7 @@ async fn a_trickled_header_is_refused_after_the_header_read_timeout() {
 
 #[tokio::test]
 async fn a_trickled_body_gets_a_problem_after_the_header_read_timeout_and_frees_its_slot() {
-    let server = Server::start(
+    let server = LocalServer::start(
         &[
             ("KEYWARD_IDLE_TIMEOUT_SECONDS", "30"),
             ("KEYWARD_HEADER_READ_TIMEOUT_SECONDS", "2"),
@@ -258,14 +177,14 @@ async fn a_trickled_body_gets_a_problem_after_the_header_read_timeout_and_frees_
         ],
         None,
     );
-    let key = server.key().await;
+    let key = key(&server).await;
     // Every slot held by a request in its handler, waiting for its body.
     let mut trickling = Vec::new();
     for _ in 0..4 {
-        trickling.push(body_started(server.addr, "{\"key\": \"").await);
+        trickling.push(body_started(server.addr(), "{\"key\": \"").await);
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (verdict, took) = server.verify_on_new_connection(&key).await;
+    let (verdict, took) = verify_on_new_connection(&server, &key).await;
     assert_eq!(verdict["valid"], true);
     // Waited for the body deadline (2 s from the heads), not for ever.
     assert!(took < Duration::from_secs(6), "took {took:?}");
@@ -284,20 +203,20 @@ async fn past_the_file_descriptor_limit_idle_and_slow_clients_do_not_keep_verifi
     // 256 descriptors: the default cap is 256 - 64 = 192 connections. The
     // clients below hold 330, with long timeouts, so only the cap's design
     // (close the quietest connection with no request in a handler) helps.
-    let server = Server::start(
+    let server = LocalServer::start(
         &[
             ("KEYWARD_IDLE_TIMEOUT_SECONDS", "120"),
             ("KEYWARD_HEADER_READ_TIMEOUT_SECONDS", "120"),
         ],
         Some(256),
     );
-    let key = server.key().await;
+    let key = key(&server).await;
     let mut held = Vec::new();
     for _ in 0..20 {
-        held.push(body_started(server.addr, "{").await);
+        held.push(body_started(server.addr(), "{").await);
     }
     for i in 0..310 {
-        let mut stream = TcpStream::connect(server.addr).await.expect("connects");
+        let mut stream = TcpStream::connect(server.addr()).await.expect("connects");
         if i % 10 == 0 {
             let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nX-Slow: ").await;
         }
@@ -305,7 +224,7 @@ async fn past_the_file_descriptor_limit_idle_and_slow_clients_do_not_keep_verifi
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     for _ in 0..10 {
-        let (verdict, took) = server.verify_on_new_connection(&key).await;
+        let (verdict, took) = verify_on_new_connection(&server, &key).await;
         assert_eq!(verdict["valid"], true);
         assert!(took < Duration::from_secs(2), "took {took:?}");
     }
@@ -318,21 +237,21 @@ async fn past_the_file_descriptor_limit_idle_and_slow_clients_do_not_keep_verifi
 
 #[tokio::test]
 async fn graceful_shutdown_finishes_the_request_in_its_handler_and_closes_idle_connections() {
-    let mut server = Server::start(
+    let mut server = LocalServer::start(
         &[
             ("KEYWARD_IDLE_TIMEOUT_SECONDS", "60"),
             ("KEYWARD_HEADER_READ_TIMEOUT_SECONDS", "60"),
         ],
         None,
     );
-    let key = server.key().await;
-    let mut idle = TcpStream::connect(server.addr).await.expect("connects");
+    let key = key(&server).await;
+    let mut idle = TcpStream::connect(server.addr()).await.expect("connects");
     let body = json!({ "key": key }).to_string();
     let padded = format!("{body:<200}");
-    let mut in_flight = body_started(server.addr, &padded[..10]).await;
+    let mut in_flight = body_started(server.addr(), &padded[..10]).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let status = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
+        .args(["-TERM", &server.pid().to_string()])
         .status()
         .expect("kill runs");
     assert!(status.success());
@@ -353,7 +272,7 @@ async fn graceful_shutdown_finishes_the_request_in_its_handler_and_closes_idle_c
     assert!(answer.contains("\"valid\":true"), "{answer}");
     let started = Instant::now();
     let exit = loop {
-        if let Some(exit) = server.child.try_wait().expect("waitable") {
+        if let Some(exit) = server.try_wait() {
             break exit;
         }
         assert!(started.elapsed() < Duration::from_secs(5), "still running");
@@ -364,8 +283,8 @@ async fn graceful_shutdown_finishes_the_request_in_its_handler_and_closes_idle_c
 
 #[tokio::test]
 async fn every_log_line_is_one_event_whatever_the_requests_hold() {
-    let server = Server::start(&[("KEYWARD_LOG", "trace")], None);
-    let key = server.key().await;
+    let server = LocalServer::start(&[("KEYWARD_LOG", "trace")], None);
+    let key = key(&server).await;
     let hostile = "x\n2030-01-01T00:00:00.000000Z  INFO keyward: forged\r\u{1b}[31m\u{1b}]0;t\u{7}\u{85}\u{2028}";
     let http = reqwest::Client::new();
     let _ = http
@@ -383,7 +302,7 @@ async fn every_log_line_is_one_event_whatever_the_requests_hold() {
         .header("x-note", "a\u{1b}b")
         .send()
         .await;
-    let mut raw = TcpStream::connect(server.addr).await.expect("connects");
+    let mut raw = TcpStream::connect(server.addr()).await.expect("connects");
     let _ = raw
         .write_all(b"GET /\x1b[31m\nforged HTTP/1.1\r\nHost: \x1b\r\n\r\n")
         .await;

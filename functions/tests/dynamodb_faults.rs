@@ -1,5 +1,5 @@
 //! Faults between keyward and DynamoDB: a fault-injecting proxy on loopback
-//! (tests/support/fault_proxy.rs) in front of moto_server, under the
+//! (functions/tests/support/fault_proxy.rs) in front of moto_server, under the
 //! DynamoDB store with keyward's SDK settings, and under the real Lambda
 //! binaries (real API Gateway v2 and authorizer event JSON).
 //!

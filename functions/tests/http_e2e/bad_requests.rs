@@ -3,7 +3,8 @@
 //! then checks that the audit log, the lists and the key are as before.
 
 use crate::client::{NewKey, ids};
-use crate::harness::{JWT_SECRET, Server, all_permissions, mint, now, rfc3339};
+use crate::harness::{Server, rfc3339};
+use crate::local_server::{JWT_SECRET, all_permissions, mint, now};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;

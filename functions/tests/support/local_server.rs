@@ -1,18 +1,21 @@
-//! The server harness: a `keyward serve` process per test on its own data
-//! folder and port, killed with SIGKILL on drop (or to test a restart), the
-//! CLI run against the same data, and HS256 tokens signed with the server's
-//! secret.
+//! The local-server harness the test targets share: a `keyward serve`
+//! process on its own temporary data folder and a free loopback port,
+//! killed with SIGKILL on drop (or to test a restart), the CLI run against
+//! the same data and configuration, and HS256 tokens signed with the
+//! server's secret.
+//!
+//! It uses `fixtures` (support/fixtures.rs), which the test target declares
+//! next to it at its root.
 
-use crate::client::Api;
-use crate::fixtures;
+#![allow(dead_code)] // each test target uses part of it
+
 use keyward::auth::{TokenRequest, issue_token};
-use serde_json::Value;
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command, ExitStatus, Stdio};
 
-pub const JWT_SECRET: &str = "http-e2e-test-secret-0123456789-abcdefghijkl";
+pub const JWT_SECRET: &str = "local-server-test-secret-0123456789-abcdefghijkl";
 const BIN: &str = env!("CARGO_BIN_EXE_keyward");
 
 /// The wall-clock time in seconds since 1970, as the server reads it.
@@ -23,33 +26,9 @@ pub fn now() -> i64 {
         .as_secs() as i64
 }
 
-/// `epoch` as the API writes times.
-pub fn rfc3339(epoch: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(epoch)
-        .expect("valid epoch")
-        .format(&time::format_description::well_known::Rfc3339)
-        .expect("formattable")
-}
-
-/// Asserts that an RFC 3339 time is within a few seconds of `expected`.
-#[track_caller]
-pub fn assert_about(value: &Value, expected: i64, what: &str) {
-    let text = value
-        .as_str()
-        .unwrap_or_else(|| panic!("{what}: {value} is not a time"));
-    let at = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|e| panic!("{what}: {text}: {e}"))
-        .unix_timestamp();
-    assert!(
-        (at - expected).abs() <= 5,
-        "{what}: {text} is not about {}",
-        rfc3339(expected)
-    );
-}
-
-/// [`fixtures::all_permissions`] as a token's `permissions` claim.
+/// [`crate::fixtures::all_permissions`] as a token's `permissions` claim.
 pub fn all_permissions() -> String {
-    fixtures::all_permissions().join(" ")
+    crate::fixtures::all_permissions().join(" ")
 }
 
 /// Signs an HS256 token as `keyward token` does.
@@ -77,49 +56,88 @@ pub fn mint(
     .expect("token")
 }
 
+/// `keyward <args>` on the data folder in `dir`, with the test defaults
+/// (`KEYWARD_JWT_SECRET`, `KEYWARD_LOG=debug`,
+/// `KEYWARD_VERIFY_FAILURE_LIMIT=0`) and then `env` over them; an empty
+/// value in `env` removes the variable (to run without a JWT secret). No
+/// `KEYWARD_*` variable of the test process reaches it.
+pub fn command(dir: &Path, env: &[(String, String)]) -> Command {
+    configure(Command::new(BIN), dir, env)
+}
+
+fn configure(mut cmd: Command, dir: &Path, env: &[(String, String)]) -> Command {
+    for (name, _) in std::env::vars() {
+        if name.starts_with("KEYWARD_") {
+            cmd.env_remove(name);
+        }
+    }
+    // The failed-verification limit is off unless a test sets it: many
+    // tests verify wrong keys on purpose, faster than it allows.
+    cmd.env("KEYWARD_JWT_SECRET", JWT_SECRET)
+        .env("KEYWARD_LOG", "debug")
+        .env("KEYWARD_VERIFY_FAILURE_LIMIT", "0")
+        .env("KEYWARD_DATA", dir.join("data"));
+    for (name, value) in env {
+        if value.is_empty() {
+            cmd.env_remove(name);
+        } else {
+            cmd.env(name, value);
+        }
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
 /// A `keyward serve` process on its own temporary data folder.
-pub struct Server {
-    pub api: Api,
+pub struct LocalServer {
     child: Child,
     pub dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    open_files: Option<u32>,
+    base: String,
 }
 
-impl std::ops::Deref for Server {
-    type Target = Api;
-    fn deref(&self) -> &Api {
-        &self.api
-    }
-}
-
-impl Drop for Server {
+impl Drop for LocalServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-impl Server {
-    pub fn start() -> Self {
-        Self::start_with(&[])
-    }
-
-    /// Starts a server with extra `KEYWARD_*` variables (they override the
-    /// defaults `KEYWARD_JWT_SECRET`, `KEYWARD_LOG=debug` and
-    /// `KEYWARD_VERIFY_FAILURE_LIMIT=0`).
-    pub fn start_with(env: &[(&str, &str)]) -> Self {
+impl LocalServer {
+    /// Starts a server with extra `KEYWARD_*` variables (see [`command`]),
+    /// and with `ulimit -n` set to `open_files` when given.
+    pub fn start(env: &[(&str, &str)], open_files: Option<u32>) -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let (child, api) = Self::spawn(dir.path(), &env);
-        Server {
-            api,
+        let (child, base) = Self::spawn(dir.path(), &env, open_files);
+        LocalServer {
             child,
             dir,
             env,
+            open_files,
+            base,
         }
+    }
+
+    /// `http://127.0.0.1:<port>`, the address of the running server.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// The address of `path` on the running server.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.base
+            .strip_prefix("http://")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("{} is not http://<socket address>", self.base))
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -135,40 +153,23 @@ impl Server {
         std::fs::read_to_string(Self::log_path(self.dir.path())).unwrap_or_default()
     }
 
-    /// `keyward <args>` with the server's environment, so that it shares
-    /// the JWT secret and configuration.
-    pub fn command(dir: &Path, env: &[(String, String)]) -> Command {
-        let mut cmd = Command::new(BIN);
-        for (name, _) in std::env::vars() {
-            if name.starts_with("KEYWARD_") {
-                cmd.env_remove(name);
+    fn spawn(dir: &Path, env: &[(String, String)], open_files: Option<u32>) -> (Child, String) {
+        let program = match open_files {
+            Some(limit) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                    .arg(BIN);
+                sh
             }
-        }
-        // The failed-verification limit is off unless a test sets it: many
-        // tests verify wrong keys on purpose, faster than it allows.
-        cmd.env("KEYWARD_JWT_SECRET", JWT_SECRET)
-            .env("KEYWARD_LOG", "debug")
-            .env("KEYWARD_VERIFY_FAILURE_LIMIT", "0")
-            .env("KEYWARD_DATA", dir.join("data"));
-        // An empty value removes the variable (to run without a JWT secret).
-        for (name, value) in env {
-            if value.is_empty() {
-                cmd.env_remove(name);
-            } else {
-                cmd.env(name, value);
-            }
-        }
-        cmd.stdin(Stdio::null());
-        cmd
-    }
-
-    fn spawn(dir: &Path, env: &[(String, String)]) -> (Child, Api) {
+            None => Command::new(BIN),
+        };
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(Self::log_path(dir))
             .expect("a log file");
-        let mut child = Self::command(dir, env)
+        let mut child = configure(program, dir, env)
             .args(["serve", "--addr", "127.0.0.1:0", "--data"])
             .arg(dir.join("data"))
             .stdout(Stdio::piped())
@@ -190,7 +191,7 @@ impl Server {
         std::thread::spawn(move || {
             let _ = std::io::copy(&mut stdout, &mut rest);
         });
-        (child, Api::new(base))
+        (child, base)
     }
 
     /// SIGKILL, then start again on the same data folder (new port).
@@ -207,14 +208,24 @@ impl Server {
 
     /// Starts the server again on the same data folder, on a new port.
     pub fn restart(&mut self) {
-        let (child, api) = Self::spawn(self.dir.path(), &self.env);
+        let (child, base) = Self::spawn(self.dir.path(), &self.env, self.open_files);
         self.child = child;
-        self.api = api;
+        self.base = base;
+    }
+
+    /// The server's process id (to send it a signal).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's exit status, if it has exited.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("waitable")
     }
 
     /// Runs the CLI (`notify-expiring`, `token`) against this server's data.
     pub fn cli(&self, args: &[&str]) -> String {
-        let output = Self::command(self.dir.path(), &self.env)
+        let output = command(self.dir.path(), &self.env)
             .args(args)
             .output()
             .expect("the CLI runs");
@@ -226,16 +237,6 @@ impl Server {
         String::from_utf8(output.stdout).expect("UTF-8 output")
     }
 
-    pub fn notify_expiring(&self) -> Value {
-        let data = self.data_dir();
-        let out = self.cli(&[
-            "notify-expiring",
-            "--data",
-            data.to_str().expect("UTF-8 path"),
-        ]);
-        serde_json::from_str(out.trim()).expect("a JSON report")
-    }
-
     /// A valid one-hour token for `sub` in `account`.
     pub fn token(&self, sub: &str, account: &str, permissions: &str) -> String {
         mint(JWT_SECRET, sub, account, permissions, false, now())
@@ -243,22 +244,5 @@ impl Server {
 
     pub fn admin(&self, sub: &str, account: &str) -> String {
         self.token(sub, account, &all_permissions())
-    }
-}
-
-/// Polls `check` every 100 ms until it returns `Some`, or panics after
-/// `within`.
-pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

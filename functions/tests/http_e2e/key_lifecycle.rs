@@ -3,8 +3,9 @@
 //! expiry with time.
 
 use crate::client::{ids, new_key};
-use crate::harness::{Server, assert_about, eventually, now, rfc3339};
+use crate::harness::{Server, assert_about, eventually, rfc3339};
 use crate::key_format::split_key;
+use crate::local_server::now;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;

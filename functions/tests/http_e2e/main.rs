@@ -2,12 +2,12 @@
 //! its own data folder and port, talks to it over HTTP as a client would,
 //! and checks status codes, problem `code`s and bodies against docs/ARCHITECTURE.md.
 //!
-//! The harness (`harness`: `Server`; `client`: `Api`, `Resp`) spawns the
-//! binary, kills it with SIGKILL on drop (or to test a restart), mints HS256
-//! tokens with the same secret, and refuses every 5xx answer: no input may
-//! produce one. Each test has its own server, so tests run in parallel.
-//! Waits poll with a deadline; the one test that needs wall-clock time to
-//! pass (expiry, grace periods) is
+//! The harness (`harness`: `Server`, over the shared `local_server`;
+//! `client`: `Api`, `Resp`) spawns the binary, kills it with SIGKILL on drop
+//! (or to test a restart), mints HS256 tokens with the same secret, and
+//! refuses every 5xx answer: no input may produce one. Each test has its
+//! own server, so tests run in parallel. Waits poll with a deadline; the one
+//! test that needs wall-clock time to pass (expiry, grace periods) is
 //! `key_lifecycle::expiry_and_grace_periods_take_effect_with_time`.
 //!
 //! The other modules hold the tests, one concern each.
@@ -17,6 +17,8 @@ mod client;
 mod fixtures;
 mod harness;
 mod key_format;
+#[path = "../support/local_server.rs"]
+mod local_server;
 
 mod accounts;
 mod applications;

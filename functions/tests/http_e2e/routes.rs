@@ -2,8 +2,9 @@
 //! and lists page with cursors.
 
 use crate::client::{items, new_key};
-use crate::harness::{Server, assert_about, now, rfc3339};
+use crate::harness::{Server, assert_about, rfc3339};
 use crate::key_format::{assemble_key, sha256_hex, split_key};
+use crate::local_server::now;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashSet};

@@ -1,7 +1,8 @@
 //! Every route against every kind of caller: the expected status and
 //! problem in each cell, and nothing changed by a refused caller.
 
-use crate::harness::{JWT_SECRET, Server, all_permissions, mint, now};
+use crate::harness::Server;
+use crate::local_server::{JWT_SECRET, all_permissions, mint, now};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;

@@ -2,7 +2,8 @@
 //! valid verification.
 
 use crate::client::items;
-use crate::harness::{Server, eventually, now, rfc3339};
+use crate::harness::{Server, eventually, rfc3339};
+use crate::local_server::now;
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -2,8 +2,9 @@
 //! and an unknown key id looks like a wrong secret.
 
 use crate::client::new_key;
-use crate::harness::{Server, eventually, now, rfc3339};
+use crate::harness::{Server, eventually, rfc3339};
 use crate::key_format::{assemble_key, sha256_hex, split_key};
+use crate::local_server::now;
 use serde_json::json;
 use std::time::Duration;
 

@@ -1,7 +1,8 @@
 //! The local server and CLI: bad configuration is a clear error, and
 //! without a JWT secret the server makes a development one.
 
-use crate::harness::{JWT_SECRET, Server, eventually, mint, now};
+use crate::harness::{Server, eventually};
+use crate::local_server::{self, JWT_SECRET, mint, now};
 use serde_json::json;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -50,7 +51,7 @@ fn bad_configuration_is_a_clear_error() {
     ];
     for (name, value, mentioned) in cases {
         let env = [(name.to_owned(), value.to_owned())];
-        let mut cmd = Server::command(dir.path(), &env);
+        let mut cmd = local_server::command(dir.path(), &env);
         cmd.args(["serve", "--data"]).arg(dir.path().join("data"));
         if name != "KEYWARD_ADDR" {
             cmd.args(["--addr", "127.0.0.1:0"]);
@@ -67,7 +68,7 @@ fn bad_configuration_is_a_clear_error() {
     }
     // The CLI refuses bad input the same way.
     let output = run_to_exit({
-        let mut cmd = Server::command(dir.path(), &[]);
+        let mut cmd = local_server::command(dir.path(), &[]);
         cmd.args(["token", "--sub", "u", "--account", "a", "--ttl", "forever"]);
         cmd
     });
@@ -94,7 +95,7 @@ async fn without_a_secret_the_server_makes_a_dev_secret_and_the_cli_signs_with_i
     }
 
     // The printed development token works (user dev, account dev).
-    let stdout_log = srv.dir.path().join("stdout.log");
+    let stdout_log = srv.dir().join("stdout.log");
     let printed = eventually(Duration::from_secs(5), "the printed dev token", || {
         let text = std::fs::read_to_string(&stdout_log).unwrap_or_default();
         let token = text
