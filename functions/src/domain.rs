@@ -3,6 +3,7 @@
 //! public views). No I/O: the service reads and writes through the store.
 
 use crate::error::ApiError;
+use crate::usage::{Balance, Meter, UsageControls};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use wasm_validator::{
@@ -109,6 +110,19 @@ pub struct Key {
     pub owner_status: OwnerStatus,
     pub ttl: i64,
     pub version: u64,
+    /// Rate limits, credits and allowed addresses (`usage`).
+    #[serde(default)]
+    pub usage: UsageControls,
+    /// The live counters as the store read them with the item (DynamoDB
+    /// keeps them on the key item; SQLite answers them from
+    /// `Store::read_meter`). Never part of the stored item.
+    #[serde(skip)]
+    pub meter: Meter,
+    /// A credit balance this write sets (create, a PATCH of `credits`,
+    /// regenerate); `None` keeps the store's counter. Reads leave it
+    /// `None`, so writing back a read key cannot undo concurrent debits.
+    #[serde(skip)]
+    pub set_balance: Option<Balance>,
 }
 
 impl std::fmt::Debug for Key {

@@ -13,6 +13,7 @@
 use crate::config::MAX_GRACE_SECONDS;
 use crate::domain::MAX_DESCRIPTION_CHARS;
 use crate::store::StoreError;
+use crate::usage::controls::MAX_COST;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -132,6 +133,13 @@ api_errors! {
         MAX_GRACE_SECONDS,
         MAX_GRACE_SECONDS / 86_400
     ];
+    UNPROCESSABLE_ENTITY InvalidRateLimits(String) => "INVALID_RATE_LIMITS", ["{0}"];
+    UNPROCESSABLE_ENTITY InvalidCredits(String) => "INVALID_CREDITS", ["{0}"];
+    UNPROCESSABLE_ENTITY InvalidAllowedIps(String) => "INVALID_ALLOWED_IPS", ["{0}"];
+    UNPROCESSABLE_ENTITY InvalidCost => "INVALID_COST",
+        ["cost must be a whole number from 0 to {}", MAX_COST];
+    UNPROCESSABLE_ENTITY InvalidSourceIp => "INVALID_SOURCE_IP",
+        ["source_ip must be an IPv4 or IPv6 address"];
     UNPROCESSABLE_ENTITY IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
         ["this Idempotency-Key was already used with a different request"];
     TOO_MANY_REQUESTS TooManyFailedVerifications(u64) => "TOO_MANY_FAILED_VERIFICATIONS",
@@ -312,7 +320,7 @@ mod tests {
         // Each variant's discriminant once: the table names no variant twice.
         let kinds: std::collections::HashSet<_> = all.iter().map(std::mem::discriminant).collect();
         assert_eq!(kinds.len(), all.len());
-        assert_eq!(all.len(), 39);
+        assert_eq!(all.len(), 44);
     }
 
     #[test]

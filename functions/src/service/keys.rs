@@ -69,6 +69,9 @@ impl Service {
             owner_status: app.owner_status,
             ttl: 0,
             version: 1,
+            usage: Default::default(),
+            meter: Default::default(),
+            set_balance: None,
         };
         key.ttl = key.purge_after(self.config.retention_seconds());
         Ok((key, secret))

@@ -15,6 +15,7 @@ pub mod sqlite;
 
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
 use crate::error::Cause;
+use crate::usage::{Meter, Refusal};
 use async_trait::async_trait;
 
 /// The most writes one commit may hold on every store (DynamoDB's
@@ -178,4 +179,35 @@ pub trait Store: Send + Sync + 'static {
     fn purges_itself(&self) -> bool {
         false
     }
+    /// A metered key's live counters at the time of the read: DynamoDB's
+    /// came with the key item (`key.meter`); SQLite reads its meter rows.
+    async fn read_meter(&self, key: &Key) -> StoreResult<Meter> {
+        let _ = key;
+        Err(StoreError::Internal {
+            context: "this store keeps no meters yet".into(),
+            source: None,
+        })
+    }
+    /// Debits `cost` from every rate limit's current window and from the
+    /// credits of `key` (as `get_key` read it) at `now`, all together or
+    /// not at all, exactly under any concurrency across processes: the
+    /// store decides with [`crate::usage::decide`] on counters it holds
+    /// still (SQLite, in one transaction) or checks in its write (DynamoDB,
+    /// a conditional update), and answers the counters after.
+    async fn debit(&self, key: &Key, cost: u64, now: i64) -> StoreResult<Metered> {
+        let _ = (key, cost, now);
+        Err(StoreError::Internal {
+            context: "this store keeps no meters yet".into(),
+            source: None,
+        })
+    }
+}
+
+/// The outcome of [`Store::debit`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metered {
+    /// `None`: debited; otherwise why nothing was.
+    pub refused: Option<Refusal>,
+    /// The counters after the decision.
+    pub meter: Meter,
 }

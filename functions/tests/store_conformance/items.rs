@@ -50,6 +50,9 @@ pub fn key(id: &str, app: &str, account: &str, expires_at: i64) -> Key {
         owner_status: OwnerStatus::Active,
         ttl: expires_at + 30 * DAY,
         version: 1,
+        usage: Default::default(),
+        meter: Default::default(),
+        set_balance: None,
     }
 }
 
