@@ -21,19 +21,27 @@
 //! `get_key`'s answers, unknown ids included, are cached, exactly: see
 //! [`key_cache::KeyCache`]. The audit and notice cursors name the caller's
 //! own items ([`cursor`]); the files are the owner's only ([`files`]).
+//!
+//! Metered keys' counters live in their own table and are debited on a
+//! connection of their own at `synchronous = NORMAL`, with a durable floor
+//! under each credit balance ([`meter`]); an OS crash is told from a clean
+//! restart when the store opens ([`recovery`]).
 
 mod apply;
 mod cursor;
 mod files;
 mod key_cache;
+mod meter;
+mod recovery;
 mod rows;
 mod schema;
 
 pub use files::{private_file, private_folder};
 use key_cache::KeyCache;
 
-use super::{CommitError, Page, Store, StoreError, StoreResult, UserGuard, Write};
+use super::{CommitError, Metered, Page, Store, StoreError, StoreResult, UserGuard, Write};
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
+use crate::usage::Meter;
 use async_trait::async_trait;
 use rows::{page, query_items, query_keys, resolve_cursor};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
@@ -59,6 +67,15 @@ pub struct SqliteStore {
     key_cache: Option<Arc<KeyCache>>,
     /// How many `get_key` calls read SQLite (the cache could not answer).
     key_reads: Arc<AtomicU64>,
+    /// The debits' connection (`synchronous = NORMAL`), used only while
+    /// holding `conn`'s lock, so this process's writes queue on that mutex
+    /// rather than in SQLite's busy handler. `None` in memory: `conn`.
+    meter: Option<Arc<Mutex<Connection>>>,
+    /// How many debits took a new lease (a `FULL` commit: [`meter`]).
+    leases: Arc<AtomicU64>,
+    /// Counts this store out of the file when its last clone is dropped
+    /// ([`recovery`]); `None` in memory.
+    _counted: Option<Arc<recovery::Counted>>,
 }
 
 /// Busy or locked past the busy timeout means unavailable (503, retry);
@@ -81,9 +98,18 @@ fn is_constraint(e: &rusqlite::Error) -> bool {
 impl SqliteStore {
     /// Opens (and creates) the database file.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_under(path, recovery::boot_id().as_deref())
+    }
+
+    /// Opens the file as [`Self::open`] does on the machine's boot `boot`.
+    fn open_under(path: &Path, boot: Option<&str>) -> StoreResult<Self> {
         files::private_database(path)
             .map_err(|e| StoreError::internal(format!("cannot create {}", path.display()), e))?;
-        let conn = Arc::new(Mutex::new(schema::prepare(Connection::open(path)?)?));
+        let mut writer = schema::prepare(Connection::open(path)?)?;
+        recovery::count_in(&mut writer, boot)?;
+        let conn = Arc::new(Mutex::new(writer));
+        let counted = Arc::new(recovery::Counted { conn: conn.clone() });
+        let meter = schema::prepare_meter(Connection::open(path)?)?;
         // Opened after the writer has set WAL mode and made the schema. One
         // per core, for the point reads the runtime's workers do at once.
         let count = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
@@ -102,6 +128,9 @@ impl SqliteStore {
             // The writer's WAL mode and schema made the WAL index.
             key_cache: KeyCache::open(path).ok().map(Arc::new),
             key_reads: Arc::default(),
+            meter: Some(Arc::new(Mutex::new(meter))),
+            leases: Arc::default(),
+            _counted: Some(counted),
         })
     }
 
@@ -109,6 +138,12 @@ impl SqliteStore {
     /// (tests and benchmarks count them).
     pub fn key_reads(&self) -> u64 {
         self.key_reads.load(Ordering::Relaxed)
+    }
+
+    /// How many debits took a new lease on a credit balance, each a
+    /// `FULL` commit (tests and benchmarks count them).
+    pub fn leases(&self) -> u64 {
+        self.leases.load(Ordering::Relaxed)
     }
 
     pub fn open_in_memory() -> StoreResult<Self> {
@@ -119,6 +154,9 @@ impl SqliteStore {
             next_reader: Arc::default(),
             key_cache: None,
             key_reads: Arc::default(),
+            meter: None,
+            leases: Arc::default(),
+            _counted: None,
         })
     }
 
@@ -167,6 +205,30 @@ impl SqliteStore {
             return f(&mut guard);
         }
         self.with_reader(f).await
+    }
+
+    /// Runs a debit with the debits' connection, holding the writing
+    /// connection's lock: on this thread when that lock is free (a debit
+    /// takes microseconds, like a point read), else on the blocking pool.
+    async fn with_meter<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T>
+    where
+        T: Send + 'static,
+    {
+        let meter = self.meter.clone();
+        let run = move |writer: &mut Connection| match &meter {
+            Some(meter) => f(&mut meter.lock().unwrap_or_else(|p| p.into_inner())),
+            None => f(writer),
+        };
+        match self.conn.try_lock() {
+            Ok(mut guard) => return run(&mut guard),
+            // As in `on_blocking_pool`.
+            Err(TryLockError::Poisoned(p)) => return run(&mut p.into_inner()),
+            Err(TryLockError::WouldBlock) => {}
+        }
+        self.with_conn(run).await
     }
 
     async fn on_blocking_pool<T, E>(
@@ -438,8 +500,51 @@ impl Store for SqliteStore {
             ] {
                 purged += tx.execute(sql, params![now])? as u64;
             }
+            // Counters are not items: not counted.
+            tx.execute(meter::PURGE, [])?;
             tx.commit()?;
             Ok(purged)
+        })
+        .await
+    }
+
+    async fn read_meter(&self, key: &Key) -> StoreResult<Meter> {
+        let id = key.id.clone();
+        self.point_read(move |conn| meter::read(conn, &id)).await
+    }
+
+    async fn debit(&self, key: &Key, cost: u64, now: i64) -> StoreResult<Metered> {
+        let key = Arc::new(key.clone());
+        if cost == 0 {
+            // A check writes nothing: a read transaction is enough.
+            return self
+                .point_read(move |conn| meter::check(conn, &key, now))
+                .await;
+        }
+        let cache = self.key_cache.clone();
+        let (k, c) = (key.clone(), cache.clone());
+        let normal = move |conn: &mut Connection| {
+            meter::debit(conn, &k, cost, now, meter::Commit::Normal, c.as_deref())
+        };
+        if let Some(metered) = self.with_meter(normal).await? {
+            return Ok(metered);
+        }
+        // A new lease: on the writing connection, at `synchronous = FULL`,
+        // off this thread (an fsync).
+        self.leases.fetch_add(1, Ordering::Relaxed);
+        self.with_conn(move |conn| {
+            meter::debit(
+                conn,
+                &key,
+                cost,
+                now,
+                meter::Commit::Durable,
+                cache.as_deref(),
+            )?
+            .ok_or_else(|| StoreError::Internal {
+                context: "a durable debit was not applied".into(),
+                source: None,
+            })
         })
         .await
     }
