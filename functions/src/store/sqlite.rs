@@ -25,7 +25,9 @@
 //! Metered keys' counters live in their own table and are debited on a
 //! connection of their own at `synchronous = NORMAL`, with a durable floor
 //! under each credit balance ([`meter`]); an OS crash is told from a clean
-//! restart when the store opens ([`recovery`]).
+//! restart when the store opens ([`recovery`]). Debits that arrive
+//! together commit together, on the calling thread like point reads
+//! ([`batch`]).
 
 mod apply;
 mod batch;

@@ -2,12 +2,13 @@
 //! the key item, and the debit that reads them, decides with
 //! [`crate::usage::decide`] and writes the result in one transaction.
 //!
-//! **Exact.** A debit is one `BEGIN IMMEDIATE` transaction: it holds
-//! SQLite's write lock from the read to the commit, so no other debit, of
-//! this process or another on the file, reads the counters in between.
-//! This process's writes also take the writing connection's lock first
-//! (`SqliteStore::debit`), so they queue on a mutex rather than in SQLite's
-//! busy handler, which sleeps a millisecond or more.
+//! **Exact.** Debits run in `BEGIN IMMEDIATE` transactions, one after
+//! another within one ([`debit_all`], batched by `batch.rs`): each holds
+//! SQLite's write lock from its reads to its commit, so no debit of
+//! another transaction, of this process or another on the file, reads the
+//! counters in between. This process's writes also take the writing
+//! connection's lock first (`batch.rs`), so they queue on a mutex rather
+//! than in SQLite's busy handler, which sleeps a millisecond or more.
 //!
 //! **Not an fsync per debit.** Debits commit on their own connection at
 //! `synchronous = NORMAL`: a committed debit is in the WAL in the OS's
