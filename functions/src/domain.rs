@@ -3,7 +3,7 @@
 //! public views). No I/O: the service reads and writes through the store.
 
 use crate::error::ApiError;
-use crate::usage::{Balance, Meter, UsageControls};
+use crate::usage::{Balance, Credits, Meter, RateLimit, UsageControls, UsageReport};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use wasm_validator::{
@@ -202,7 +202,23 @@ impl Key {
         }
     }
 
+    /// The counters a view reports: as read, with the balance this write
+    /// sets (a create, a PATCH of credits, a regeneration) in place of the
+    /// one read.
+    fn live_meter(&self) -> Meter {
+        Meter {
+            windows: self.meter.windows.clone(),
+            credits: self.set_balance.or(self.meter.credits),
+        }
+    }
+
     pub fn view(&self, now: i64) -> KeyView {
+        let meter = if self.usage.is_metered() {
+            self.live_meter()
+        } else {
+            Meter::default()
+        };
+        let balance = meter.balance(&self.usage, now);
         KeyView {
             id: self.id.clone(),
             application_id: self.application_id.clone(),
@@ -222,6 +238,15 @@ impl Key {
             replaced_by: self.replaced_by.clone(),
             replaces: self.replaces.clone(),
             last_used_at: self.last_used_at,
+            rate_limits: self.usage.rate_limits.clone(),
+            credits: self.usage.credits.map(|credits| Credits {
+                remaining: balance.map_or(credits.remaining, |b| b.remaining),
+                refill: credits.refill,
+            }),
+            usage: self
+                .usage
+                .is_metered()
+                .then(|| crate::usage::report(&self.usage, &meter, now)),
         }
     }
 }
@@ -284,6 +309,17 @@ pub struct KeyView {
     pub replaces: Option<String>,
     #[serde(with = "rfc3339::option")]
     pub last_used_at: Option<i64>,
+    /// The key's rate limits (omitted when it has none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<RateLimit>,
+    /// The key's credits, `remaining` being the live balance (refilled if
+    /// a refill is due); omitted when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<Credits>,
+    /// What is left now of each rate limit's window and of the credits;
+    /// omitted for a key that is not metered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageReport>,
 }
 
 impl Application {

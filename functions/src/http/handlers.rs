@@ -3,7 +3,7 @@
 
 use super::bodies::{
     CreateApplicationBody, CreateKeyBody, EmptyBody, RegenerateKeyBody, UpdateFieldsBody,
-    VerifyBody,
+    UpdateKeyBody, VerifyBody,
 };
 use super::extract::{AppState, Id, JsonBody, MutationContext, OptionalBody, Paging, PeerIp};
 use crate::auth::Caller;
@@ -76,10 +76,10 @@ pub(super) async fn create_key(
     body: JsonBody<CreateKeyBody>,
 ) -> Answer<impl IntoResponse> {
     let idem = ctx.idempotency(&caller, &body.raw)?;
-    let input = body.value.into();
+    let (input, usage) = body.value.into_input()?;
     let key = s
         .service
-        .create_key(&caller, &id, &input, idem.as_ref())
+        .create_key_with_usage(&caller, &id, &input, &usage, idem.as_ref())
         .await?;
     Ok(created(key))
 }
@@ -105,10 +105,14 @@ pub(super) async fn update_key(
     State(s): State<AppState>,
     caller: Caller,
     Id(id): Id,
-    body: JsonBody<UpdateFieldsBody>,
+    body: JsonBody<UpdateKeyBody>,
 ) -> Answer<impl IntoResponse> {
-    let input = body.value.into();
-    Ok(Json(s.service.update_key(&caller, &id, &input).await?))
+    let (input, usage) = body.value.into_input()?;
+    Ok(Json(
+        s.service
+            .update_key_with_usage(&caller, &id, &input, &usage)
+            .await?,
+    ))
 }
 
 pub(super) async fn regenerate_key(

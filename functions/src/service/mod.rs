@@ -234,6 +234,15 @@ impl Service {
         Ok((key, app))
     }
 
+    /// `key` with its live counters when it is metered (a read of its
+    /// meter); an unmetered key costs no read.
+    async fn with_meter(&self, mut key: Key) -> Result<Key, ApiError> {
+        if key.usage.is_metered() {
+            key.meter = self.store.read_meter(&key).await?;
+        }
+        Ok(key)
+    }
+
     fn may_view_application(caller: &Caller, app: &Application) -> bool {
         caller.has(perm::APPLICATIONS_VIEW) || app.created_by == caller.user_id
     }
