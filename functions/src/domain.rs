@@ -7,7 +7,7 @@ use crate::usage::{Balance, Credits, Meter, RateLimit, UsageControls, UsageRepor
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use wasm_validator::{
-    ApplicationStatus, KeyRecord, KeyStatus, OwnerStatus, StoredKeyStatus, VerdictCode,
+    AllowedIps, ApplicationStatus, KeyRecord, KeyStatus, OwnerStatus, StoredKeyStatus, VerdictCode,
     is_valid_scope, key::is_valid_prefix, scope::MAX_SCOPES,
 };
 
@@ -240,6 +240,7 @@ impl Key {
                 remaining: balance.map_or(credits.remaining, |b| b.remaining),
                 refill: credits.refill,
             }),
+            allowed_ips: self.usage.allowed_ips.clone(),
             usage: self
                 .usage
                 .is_metered()
@@ -313,6 +314,9 @@ pub struct KeyView {
     /// a refill is due); omitted when it has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credits: Option<Credits>,
+    /// The addresses and blocks it may be verified from (omitted when any).
+    #[serde(default, skip_serializing_if = "AllowedIps::is_empty")]
+    pub allowed_ips: AllowedIps,
     /// What is left now of each rate limit's window and of the credits;
     /// omitted for a key that is not metered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
