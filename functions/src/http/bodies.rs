@@ -3,11 +3,14 @@
 
 use crate::error::ApiError;
 use crate::secret::Secret;
-use crate::service::{CreateApplication, CreateKey, RegenerateKey, UpdateFields, VerifyRequest};
+use crate::service::{
+    CreateApplication, CreateKey, RegenerateKey, UpdateFields, VerifyContext, VerifyRequest,
+};
 use crate::usage::UsageInput;
-use crate::usage::controls::present;
+use crate::usage::controls::{cost_from_json, present};
 use serde::Deserialize;
 use serde_json::Value;
+use wasm_validator::parse_source_ip;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -144,14 +147,32 @@ pub struct VerifyBody {
     key: Secret,
     #[serde(default)]
     scopes: Vec<String>,
+    #[serde(default)]
+    source_ip: Option<Value>,
+    #[serde(default)]
+    cost: Option<Value>,
 }
 
-impl From<VerifyBody> for VerifyRequest {
-    fn from(b: VerifyBody) -> Self {
-        VerifyRequest {
-            key: b.key,
-            scopes: b.scopes,
-        }
+impl VerifyBody {
+    /// The request and its context. A `source_ip` that is not an address
+    /// is a bad request (422), not a refusal: the caller sent it wrong.
+    pub fn into_input(self) -> Result<(VerifyRequest, VerifyContext), ApiError> {
+        let source_ip = match self.source_ip {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => {
+                Some(parse_source_ip(&text).ok_or(ApiError::InvalidSourceIp)?)
+            }
+            Some(_) => return Err(ApiError::InvalidSourceIp),
+        };
+        let context = VerifyContext {
+            source_ip,
+            cost: cost_from_json(self.cost.as_ref())?,
+        };
+        let request = VerifyRequest {
+            key: self.key,
+            scopes: self.scopes,
+        };
+        Ok((request, context))
     }
 }
 

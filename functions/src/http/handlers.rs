@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use std::time::Instant;
+use wasm_validator::VerdictCode;
 
 type Answer<T> = Result<T, ApiError>;
 
@@ -169,13 +170,22 @@ pub(super) async fn verify_key(
     {
         return Err(ApiError::TooManyFailedVerifications(seconds));
     }
-    let verdict = s.service.verify(&body.value.into()).await?;
+    let (request, context) = body.value.into_input()?;
+    let answer = s.service.verify_in(&request, context).await?;
+    // RATE_LIMITED and USAGE_EXCEEDED are a metered key's answers, working
+    // as set, not guesses: counting them would let one busy key shut its
+    // platform's shared address out of every verification.
+    let failed = !answer.verdict.valid
+        && !matches!(
+            answer.verdict.code,
+            VerdictCode::RateLimited | VerdictCode::UsageExceeded
+        );
     if let Some((limit, ip)) = limited
-        && !verdict.valid
+        && failed
     {
         limit.record_failure(ip, Instant::now());
     }
-    Ok(Json(verdict))
+    Ok(Json(answer))
 }
 
 pub(super) async fn list_notifications(

@@ -25,6 +25,7 @@ pub use keys::CreatedKey;
 pub use notices::{LogPublisher, NoticePublisher, NotifyReport};
 pub use offboarding::Offboarded;
 pub use paging::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, PageOf, PageQuery};
+pub use verify::{VerifyAnswer, VerifyContext};
 
 use crate::auth::{Caller, perm};
 use crate::clock::Clock;
