@@ -302,8 +302,8 @@ mod tests {
         assert!(kept.is_empty());
         assert_eq!(kept.apply_to(&current).unwrap(), current);
         for removal in [
-            json!({"rate_limits": null, "credits": null}),
-            json!({"rate_limits": [], "credits": null}),
+            json!({"rate_limits": null, "credits": null, "allowed_ips": null}),
+            json!({"rate_limits": [], "credits": null, "allowed_ips": []}),
         ] {
             let removed = input(removal).unwrap().apply_to(&current).unwrap();
             assert_eq!(removed, UsageControls::default());
@@ -356,6 +356,10 @@ mod tests {
             "INVALID_ALLOWED_IPS"
         );
         assert_eq!(code(json!({"allowed_ips": [1]})), "INVALID_ALLOWED_IPS");
+        assert_eq!(
+            code(json!({"allowed_ips": ["10.0.0.0/33"]})),
+            "INVALID_ALLOWED_IPS"
+        );
         assert_eq!(
             code(json!({"credits": {"remaining": 1_000_000_000_000u64}})),
             "OK",
