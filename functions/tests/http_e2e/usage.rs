@@ -720,3 +720,34 @@ async fn only_a_valid_verification_counts_as_a_use() {
     let page = srv.get(&alice, &format!("/applications/{app}/keys")).await;
     assert_eq!(items(page.ok(200)).len(), 2);
 }
+
+/// A creation retried with its Idempotency-Key answers the first answer,
+/// controls and all (the sealed answer reads back), and creates nothing.
+#[tokio::test]
+async fn a_retried_creation_answers_the_same_controls() {
+    let srv = Server::start();
+    let alice = srv.admin("alice", "acme");
+    let app = srv.create_app(&alice, "retried").await;
+    let body = json!({
+        "name": "controlled",
+        "rate_limits": [{ "name": "m", "limit": 5, "window_seconds": 60 }],
+        "credits": { "remaining": 9, "refill": { "amount": 9, "interval": "monthly" } },
+        "allowed_ips": ["192.0.2.0/24"],
+    });
+    let path = format!("/applications/{app}/keys");
+    let first = srv
+        .post_idem(&alice, &path, "create-once", Some(&body))
+        .await;
+    let again = srv
+        .post_idem(&alice, &path, "create-once", Some(&body))
+        .await;
+    assert_eq!(again.ok(201), first.ok(201));
+    for field in ["rate_limits", "credits", "allowed_ips", "usage"] {
+        assert!(
+            first.body["key"].get(field).is_some(),
+            "{field}: {}",
+            first.text
+        );
+    }
+    assert_eq!(srv.list_keys(&alice, &app).await.len(), 1);
+}
