@@ -42,7 +42,6 @@ fn limit(name: &str, limit: u64, window_seconds: u32) -> RateLimit {
 
 fn controls(rate_limits: Vec<RateLimit>, credits: Option<Credits>) -> UsageControls {
     // Allowed addresses play no part in metering.
-    #[allow(clippy::needless_update)]
     UsageControls {
         rate_limits,
         credits,

@@ -44,7 +44,12 @@ async fn debits_from_several_processes_accept_exactly_the_limit() {
     let children: Vec<_> = (0..4)
         .map(|_| {
             std::process::Command::new(std::env::current_exe().unwrap())
-                .args(["processes::debit_worker", "--exact", "--nocapture", "--test-threads=1"])
+                .args([
+                    "processes::debit_worker",
+                    "--exact",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env(WORKER, format!("{table} {id} 60 {T}"))
                 .env("KEYWARD_TEST_DYNAMODB_ENDPOINT", moto::endpoint())
                 .stdout(std::process::Stdio::piped())
