@@ -28,6 +28,7 @@
 //! restart when the store opens ([`recovery`]).
 
 mod apply;
+mod batch;
 mod cursor;
 mod files;
 mod key_cache;
@@ -67,10 +68,10 @@ pub struct SqliteStore {
     key_cache: Option<Arc<KeyCache>>,
     /// How many `get_key` calls read SQLite (the cache could not answer).
     key_reads: Arc<AtomicU64>,
-    /// The debits' connection (`synchronous = NORMAL`), used only while
-    /// holding `conn`'s lock, so this process's writes queue on that mutex
-    /// rather than in SQLite's busy handler. `None` in memory: `conn`.
-    meter: Option<Arc<Mutex<Connection>>>,
+    /// Debits, in batches on their own connection (`synchronous =
+    /// NORMAL`), used only while holding `conn`'s lock, so this process's
+    /// writes queue on that mutex rather than in SQLite's busy handler.
+    batcher: Arc<batch::Batcher>,
     /// How many debits took a new lease (a `FULL` commit: [`meter`]).
     leases: Arc<AtomicU64>,
     /// Counts this store out of the file when its last clone is dropped
@@ -121,14 +122,21 @@ impl SqliteStore {
                 Ok(Arc::new(Mutex::new(reader)))
             })
             .collect::<StoreResult<Vec<_>>>()?;
+        // The writer's WAL mode and schema made the WAL index.
+        let key_cache = KeyCache::open(path).ok().map(Arc::new);
+        if key_cache.is_some() {
+            // Where the WAL index header can be read, checkpoints run off
+            // the debits' path (batch.rs).
+            meter.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        }
+        let meter = Some(Arc::new(Mutex::new(meter)));
         Ok(SqliteStore {
+            batcher: Arc::new(batch::Batcher::new(conn.clone(), meter, key_cache.clone())),
             conn,
             readers: readers.into(),
             next_reader: Arc::default(),
-            // The writer's WAL mode and schema made the WAL index.
-            key_cache: KeyCache::open(path).ok().map(Arc::new),
+            key_cache,
             key_reads: Arc::default(),
-            meter: Some(Arc::new(Mutex::new(meter))),
             leases: Arc::default(),
             _counted: Some(counted),
         })
@@ -150,11 +158,11 @@ impl SqliteStore {
         let conn = Arc::new(Mutex::new(schema::prepare(Connection::open_in_memory()?)?));
         Ok(SqliteStore {
             readers: vec![conn.clone()].into(),
+            batcher: Arc::new(batch::Batcher::new(conn.clone(), None, None)),
             conn,
             next_reader: Arc::default(),
             key_cache: None,
             key_reads: Arc::default(),
-            meter: None,
             leases: Arc::default(),
             _counted: None,
         })
@@ -205,30 +213,6 @@ impl SqliteStore {
             return f(&mut guard);
         }
         self.with_reader(f).await
-    }
-
-    /// Runs a debit with the debits' connection, holding the writing
-    /// connection's lock: on this thread when that lock is free (a debit
-    /// takes microseconds, like a point read), else on the blocking pool.
-    async fn with_meter<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
-    ) -> StoreResult<T>
-    where
-        T: Send + 'static,
-    {
-        let meter = self.meter.clone();
-        let run = move |writer: &mut Connection| match &meter {
-            Some(meter) => f(&mut meter.lock().unwrap_or_else(|p| p.into_inner())),
-            None => f(writer),
-        };
-        match self.conn.try_lock() {
-            Ok(mut guard) => return run(&mut guard),
-            // As in `on_blocking_pool`.
-            Err(TryLockError::Poisoned(p)) => return run(&mut p.into_inner()),
-            Err(TryLockError::WouldBlock) => {}
-        }
-        self.with_conn(run).await
     }
 
     async fn on_blocking_pool<T, E>(
@@ -521,30 +505,30 @@ impl Store for SqliteStore {
                 .point_read(move |conn| meter::check(conn, &key, now))
                 .await;
         }
-        let cache = self.key_cache.clone();
-        let (k, c) = (key.clone(), cache.clone());
-        let normal = move |conn: &mut Connection| {
-            meter::debit(conn, &k, cost, now, meter::Commit::Normal, c.as_deref())
+        let batched = meter::Request {
+            key: key.clone(),
+            cost,
+            now,
         };
-        if let Some(metered) = self.with_meter(normal).await? {
+        if let Some(metered) = self.batcher.debit(batched).await? {
             return Ok(metered);
         }
+        let request = meter::Request { key, cost, now };
         // A new lease: on the writing connection, at `synchronous = FULL`,
         // off this thread (an fsync).
         self.leases.fetch_add(1, Ordering::Relaxed);
+        let cache = self.key_cache.clone();
         self.with_conn(move |conn| {
-            meter::debit(
-                conn,
-                &key,
-                cost,
-                now,
-                meter::Commit::Durable,
-                cache.as_deref(),
-            )?
-            .ok_or_else(|| StoreError::Internal {
-                context: "a durable debit was not applied".into(),
-                source: None,
-            })
+            let applied =
+                meter::debit_all(conn, &[&request], meter::Commit::Durable, cache.as_deref())?;
+            let answer = applied.answers.into_iter().next();
+            answer
+                .transpose()?
+                .flatten()
+                .ok_or_else(|| StoreError::Internal {
+                    context: "a durable debit was not applied".into(),
+                    source: None,
+                })
         })
         .await
     }

@@ -39,7 +39,7 @@
 //! debits from N down to 0 (about 2,100 for 10^12), and a crash costs a key
 //! at most 1 % of its balance or 16 credits.
 
-use super::key_cache::KeyCache;
+use super::key_cache::{Header, KeyCache};
 use super::rows::{from_json, to_json};
 use crate::domain::Key;
 use crate::store::{Metered, StoreResult};
@@ -175,51 +175,103 @@ pub(super) enum Commit {
     Durable,
 }
 
-/// Debits `cost` (at least 1) from `key`'s counters at `now` in one
-/// transaction on `conn`, which commits as `commit` says. `None`: the
-/// debit needs a lease and `commit` is `Normal`; nothing was written.
-pub(super) fn debit(
+/// One debit: `cost` (at least 1) from `key`'s counters at `now`.
+pub(super) struct Request {
+    pub key: std::sync::Arc<Key>,
+    pub cost: u64,
+    pub now: i64,
+}
+
+/// A debit's answer: `Ok(None)` when it needs a lease and the batch
+/// commits `Normal` (nothing of it was written).
+pub(super) type Answer = StoreResult<Option<Metered>>;
+
+/// What a batch committed: each request's answer, and the WAL index
+/// header after the commit when the batch wrote and it could be read.
+pub(super) struct Applied {
+    pub answers: Vec<Answer>,
+    pub header: Option<Header>,
+}
+
+/// Applies `requests` one after another in one transaction on `conn`,
+/// which commits as `commit` says: each decides on the counters as the
+/// ones before it left them. A failure of one request is its answer
+/// alone; a failure to begin or commit fails them all.
+pub(super) fn debit_all(
     conn: &mut Connection,
-    key: &Key,
-    cost: u64,
-    now: i64,
+    requests: &[&Request],
     commit: Commit,
     cache: Option<&KeyCache>,
-) -> StoreResult<Option<Metered>> {
+) -> StoreResult<Applied> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     // Holding the write lock: no other commit can change it until ours.
     let before = cache.and_then(KeyCache::header);
-    let counters = Counters::read(&tx, &key.id)?;
-    let debit = match decide(&key.usage, &counters.meter(), now, cost) {
-        // Dropping the transaction rolls it back: a refusal writes nothing.
+    let mut wrote = false;
+    let answers: Vec<Answer> = requests
+        .iter()
+        .map(|request| {
+            let (answer, written) = debit_one(&tx, request, commit)?;
+            wrote |= written;
+            Ok(answer)
+        })
+        .collect();
+    if !wrote {
+        // Refusals and leases only: dropping the transaction rolls it back.
+        return Ok(Applied {
+            answers,
+            header: None,
+        });
+    }
+    tx.commit()?;
+    // The commit changed no key: the key cache stays valid across it.
+    let header = match (cache, before) {
+        (Some(cache), Some(before)) => cache.carry_over(&before),
+        _ => None,
+    };
+    Ok(Applied { answers, header })
+}
+
+/// One request in `debit_all`'s transaction: its answer, and whether it
+/// wrote.
+fn debit_one(
+    tx: &Connection,
+    request: &Request,
+    commit: Commit,
+) -> StoreResult<(Option<Metered>, bool)> {
+    let Request { key, cost, now } = request;
+    let counters = Counters::read(tx, &key.id)?;
+    let debit = match decide(&key.usage, &counters.meter(), *now, *cost) {
+        // A refusal writes nothing.
         Decision::Refuse(refusal) => {
-            return Ok(Some(Metered {
-                refused: Some(refusal),
-                meter: counters.meter(),
-            }));
+            let meter = counters.meter();
+            let refused = Some(refusal);
+            return Ok((Some(Metered { refused, meter }), false));
         }
         Decision::Accept(debit) => debit,
     };
     if debit.is_empty() {
-        return Ok(Some(Metered {
-            refused: None,
-            meter: counters.meter(),
-        }));
+        let meter = counters.meter();
+        return Ok((
+            Some(Metered {
+                refused: None,
+                meter,
+            }),
+            false,
+        ));
     }
     let (after, lease) = counters.after(&debit);
     if lease && commit == Commit::Normal {
-        return Ok(None);
+        return Ok((None, false));
     }
-    after.write(&tx, &key.id)?;
-    tx.commit()?;
-    // The commit changed no key: the key cache stays valid across it.
-    if let (Some(cache), Some(before)) = (cache, before) {
-        cache.carry_over(&before);
-    }
-    Ok(Some(Metered {
-        refused: None,
-        meter: debit.applied(),
-    }))
+    after.write(tx, &key.id)?;
+    let meter = debit.applied();
+    Ok((
+        Some(Metered {
+            refused: None,
+            meter,
+        }),
+        true,
+    ))
 }
 
 /// Sets `key_id`'s credit balance, with a fresh lease, in a key write's

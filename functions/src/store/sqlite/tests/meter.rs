@@ -208,3 +208,87 @@ async fn purging_a_key_drops_its_counters() {
     assert_eq!(store.purge_expired(T0).await.unwrap(), 1);
     assert_eq!(rows(), [kept.id]);
 }
+
+/// What a debit costs next to a plain `get_key` (BENCHMARKS.md, "Store"):
+/// no assertion on time, it prints. Run it optimised:
+/// `cargo test -p keyward --profile bench --lib cost_of_a_debit -- --ignored --nocapture`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn cost_of_a_debit() {
+    use std::time::Instant;
+    const N: u32 = 20_000;
+    const ROUNDS: usize = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("keyward.db")).unwrap();
+    // A large balance (a lease per 10^7 debits), and a small one set again
+    // each round and spent to 0 (leases of 200 credits down to 16).
+    let large = metered(&store, 1_000_000_000).await;
+    let small = metered(&store, u64::from(N)).await;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let micros = |start: Instant| start.elapsed().as_secs_f64() * 1e6 / f64::from(N);
+    let (mut get, mut debit, mut small_debit) = (vec![], vec![], vec![]);
+    let (mut slowest, mut small_leases) = (0.0f64, 0);
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        for _ in 0..N {
+            std::hint::black_box(store.get_key(&large.id).await.unwrap());
+        }
+        get.push(micros(start));
+        let start = Instant::now();
+        for _ in 0..N {
+            let one = Instant::now();
+            let key = store.get_key(&large.id).await.unwrap().unwrap();
+            std::hint::black_box(store.debit(&key, 1, T0).await.unwrap());
+            slowest = slowest.max(one.elapsed().as_secs_f64() * 1e3);
+        }
+        debit.push(micros(start));
+        let mut reset = store.get_key(&small.id).await.unwrap().unwrap();
+        let version = reset.version;
+        reset.set_balance = Some(Balance {
+            remaining: u64::from(N),
+            period: 0,
+        });
+        let write = Write::Key {
+            item: reset,
+            expected: Some(version),
+        };
+        store.commit(vec![write]).await.unwrap();
+        let (start, leases) = (Instant::now(), store.leases());
+        for _ in 0..N {
+            let metered = store.debit(&small, 1, T0).await.unwrap();
+            assert_eq!(metered.refused, None);
+        }
+        small_debit.push(micros(start));
+        small_leases = store.leases() - leases;
+    }
+    println!(
+        "one at a time, median of {ROUNDS} rounds of {N}: get_key {:.2} µs; get_key + debit \
+         (1 limit + credits) {:.2} µs, slowest {slowest:.1} ms; debit of {N} credits down to \
+         0 ({small_leases} leases) {:.2} µs",
+        median(get),
+        median(debit),
+        median(small_debit),
+    );
+    for tasks in [2, 8, 32] {
+        let start = Instant::now();
+        let mut set = tokio::task::JoinSet::new();
+        for _ in 0..tasks {
+            let (store, id) = (store.clone(), large.id.clone());
+            set.spawn(async move {
+                for _ in 0..N / tasks {
+                    let key = store.get_key(&id).await.unwrap().unwrap();
+                    std::hint::black_box(store.debit(&key, 1, T0).await.unwrap());
+                }
+            });
+        }
+        while let Some(done) = set.join_next().await {
+            done.unwrap();
+        }
+        let rate = f64::from(N / tasks * tasks) / start.elapsed().as_secs_f64();
+        println!("{tasks} tasks on 2 workers: {rate:.0} get_key + debit per second");
+    }
+    println!("SQLite key reads in all: {}", store.key_reads());
+}
