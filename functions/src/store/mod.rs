@@ -184,26 +184,14 @@ pub trait Store: Send + Sync + 'static {
     }
     /// A metered key's live counters at the time of the read: DynamoDB's
     /// came with the key item (`key.meter`); SQLite reads its meter rows.
-    async fn read_meter(&self, key: &Key) -> StoreResult<Meter> {
-        let _ = key;
-        Err(StoreError::Internal {
-            context: "this store keeps no meters yet".into(),
-            source: None,
-        })
-    }
+    async fn read_meter(&self, key: &Key) -> StoreResult<Meter>;
     /// Debits `cost` from every rate limit's current window and from the
     /// credits of `key` (as `get_key` read it) at `now`, all together or
     /// not at all, exactly under any concurrency across processes: the
     /// store decides with [`crate::usage::decide`] on counters it holds
     /// still (SQLite, in one transaction) or checks in its write (DynamoDB,
     /// a conditional update), and answers the counters after.
-    async fn debit(&self, key: &Key, cost: u64, now: i64) -> StoreResult<Metered> {
-        let _ = (key, cost, now);
-        Err(StoreError::Internal {
-            context: "this store keeps no meters yet".into(),
-            source: None,
-        })
-    }
+    async fn debit(&self, key: &Key, cost: u64, now: i64) -> StoreResult<Metered>;
 }
 
 /// The outcome of [`Store::debit`].

@@ -236,17 +236,28 @@ impl Actions<'_> {
         ]);
         // Only a write that sets the balance touches the counters; any
         // other lifecycle write leaves them to the debits.
+        let mut condition = AT_EXPECTED_VERSION.to_owned();
         if let Some(balance) = item.set_balance {
             update.push_str(&format!(
                 ", {CREDITS_REMAINING} = :remaining, {CREDITS_PERIOD} = :period"
             ));
             values.insert(":remaining".into(), n(balance.remaining as i64));
             values.insert(":period".into(), n(balance.period));
+            // A balance set from the one read (regenerate moves it to the
+            // new key) must not lose the debits since: they do not bump
+            // the version, so the balance itself is the expectation.
+            if let Some(read) = item.meter.credits {
+                condition.push_str(&format!(
+                    " AND {CREDITS_REMAINING} = :read_remaining AND {CREDITS_PERIOD} = :read_period"
+                ));
+                values.insert(":read_remaining".into(), n(read.remaining as i64));
+                values.insert(":read_period".into(), n(read.period));
+            }
         }
         self.update(
             key,
             update,
-            Some(AT_EXPECTED_VERSION),
+            Some(&condition),
             &["item", "version", "ttl"],
             values,
         )
