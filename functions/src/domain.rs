@@ -7,8 +7,8 @@ use crate::usage::{Balance, Meter, UsageControls};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use wasm_validator::{
-    ApplicationStatus, DecisionFields, KeyRecord, KeyStatus, OwnerStatus, StoredKeyStatus,
-    VerdictCode, is_valid_scope, key::is_valid_prefix, scope::MAX_SCOPES,
+    AllowedIps, ApplicationStatus, KeyRecord, KeyStatus, OwnerStatus, StoredKeyStatus, VerdictCode,
+    is_valid_scope, key::is_valid_prefix, scope::MAX_SCOPES,
 };
 
 pub const MAX_NAME_CHARS: usize = 64;
@@ -173,32 +173,29 @@ impl Key {
         )
     }
 
-    /// The fields the core's decision reads, borrowed from the key.
-    pub fn decision_fields(&self) -> DecisionFields<'_, String> {
-        DecisionFields {
-            key_id: &self.id,
-            hash: &self.hash,
-            status: self.status,
-            expires_at: self.expires_at,
-            revoke_at: self.revoke_at,
-            scopes: &self.scopes,
-            application_status: self.application_status,
-            owner_status: self.owner_status,
-        }
+    /// The key's record (`GET /keys/{id}/record`), a copy.
+    pub fn record(&self) -> KeyRecord {
+        self.clone().into_record()
     }
 
-    pub fn record(&self) -> KeyRecord {
+    /// The key's record, taking the key's strings rather than copying them:
+    /// verification decides on it (`KeyRecord::decision_fields`, the core's
+    /// one assembly of what the decision reads) and answers with its fields.
+    pub fn into_record(self) -> KeyRecord {
         KeyRecord {
-            key_id: self.id.clone(),
-            application_id: self.application_id.clone(),
-            account: self.account.clone(),
-            hash: self.hash.clone(),
+            key_id: self.id,
+            application_id: self.application_id,
+            account: self.account,
+            hash: self.hash,
             status: self.status,
             expires_at: self.expires_at,
             revoke_at: self.revoke_at,
-            scopes: self.scopes.clone(),
+            scopes: self.scopes,
             application_status: self.application_status,
             owner_status: self.owner_status,
+            // No key has usage control yet: unrestricted and unmetered.
+            allowed_ips: AllowedIps::default(),
+            metered: false,
         }
     }
 
