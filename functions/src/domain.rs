@@ -7,7 +7,7 @@ use crate::usage::{Balance, Meter, UsageControls};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use wasm_validator::{
-    AllowedIps, ApplicationStatus, KeyRecord, KeyStatus, OwnerStatus, StoredKeyStatus, VerdictCode,
+    ApplicationStatus, KeyRecord, KeyStatus, OwnerStatus, StoredKeyStatus, VerdictCode,
     is_valid_scope, key::is_valid_prefix, scope::MAX_SCOPES,
 };
 
@@ -182,6 +182,7 @@ impl Key {
     /// verification decides on it (`KeyRecord::decision_fields`, the core's
     /// one assembly of what the decision reads) and answers with its fields.
     pub fn into_record(self) -> KeyRecord {
+        let metered = self.usage.is_metered();
         KeyRecord {
             key_id: self.id,
             application_id: self.application_id,
@@ -193,9 +194,8 @@ impl Key {
             scopes: self.scopes,
             application_status: self.application_status,
             owner_status: self.owner_status,
-            // No key has usage control yet: unrestricted and unmetered.
-            allowed_ips: AllowedIps::default(),
-            metered: false,
+            allowed_ips: self.usage.allowed_ips,
+            metered,
         }
     }
 

@@ -5,13 +5,14 @@
 
 use crate::error::ApiError;
 use serde::{Deserialize, Serialize};
+use wasm_validator::AllowedIps;
+pub use wasm_validator::ip::MAX_ALLOWED_IPS;
 
 pub const MAX_RATE_LIMITS: usize = 5;
 pub const MAX_LIMIT: u64 = 1_000_000_000;
 pub const MAX_WINDOW_SECONDS: u32 = 86_400;
 pub const MAX_LIMIT_NAME_CHARS: usize = 32;
 pub const MAX_CREDITS: u64 = 1_000_000_000_000;
-pub const MAX_ALLOWED_IPS: usize = 50;
 pub const MAX_COST: u64 = 10_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +56,9 @@ pub struct UsageControls {
     pub rate_limits: Vec<RateLimit>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credits: Option<Credits>,
+    /// Checked by the core (`AllowedIps::admits`), at the edge too.
+    #[serde(default, skip_serializing_if = "AllowedIps::is_empty")]
+    pub allowed_ips: AllowedIps,
 }
 
 impl UsageControls {
@@ -100,6 +104,9 @@ impl UsageInput {
         }
         if let Some(credits) = &self.credits {
             next.credits = credits.map(validate_credits).transpose()?;
+        }
+        if let Some(addresses) = &self.allowed_ips {
+            next.allowed_ips = validate_allowed_ips(addresses.as_deref().unwrap_or_default())?;
         }
         Ok(next)
     }
@@ -165,6 +172,12 @@ pub fn validate_credits(credits: Credits) -> Result<Credits, ApiError> {
         )));
     }
     Ok(credits)
+}
+
+/// Addresses and CIDR blocks, parsed by the core (the edge's parser too);
+/// more than [`MAX_ALLOWED_IPS`] or a malformed entry is a 422 naming it.
+pub fn validate_allowed_ips(addresses: &[String]) -> Result<AllowedIps, ApiError> {
+    AllowedIps::parse(addresses).map_err(|e| ApiError::InvalidAllowedIps(e.to_string()))
 }
 
 /// The `cost` of a verification: 0 to [`MAX_COST`], 1 when absent.
