@@ -72,14 +72,18 @@ function rateLimitFields(limits) {
   const addRow = (limit = {}) => {
     const name = h("input", {
       name: "limit_name",
-      required: true,
       maxlength: "32",
       pattern: "[a-z0-9_.\\-]{1,32}",
       autocomplete: "off",
       spellcheck: "false",
       value: limit.name ?? "",
     });
-    const remove = h("button", { type: "button", class: "secondary small" }, "Remove", h("span", { class: "visually-hidden remove-label" }));
+    const remove = h(
+      "button",
+      { type: "button", class: "secondary small" },
+      "Remove",
+      h("span", { class: "visually-hidden remove-label" }),
+    );
     const row = h(
       "fieldset",
       { class: "limit-row" },
@@ -89,7 +93,7 @@ function rateLimitFields(limits) {
       field("Window (seconds)", numberInput("window_seconds", "1", MAX_WINDOW_SECONDS, limit.window_seconds)),
       h("div", { class: "limit-remove" }, remove),
     );
-    row.querySelectorAll("input").forEach((input) => (input.required = true));
+    for (const input of row.querySelectorAll("input")) input.required = true;
     remove.addEventListener("click", () => {
       const next = row.nextElementSibling ?? row.previousElementSibling;
       row.remove();
@@ -158,7 +162,8 @@ function creditFields(credits, editing) {
       const left = numberOf(remaining);
       if (left === null) return null;
       const refillTo = numberOf(amount);
-      return refillTo === null ? { remaining: left } : { remaining: left, refill: { amount: refillTo, interval: interval.value } };
+      if (refillTo === null) return { remaining: left };
+      return { remaining: left, refill: { amount: refillTo, interval: interval.value } };
     },
     spot: () => ({ control: remaining, slot }),
   };

@@ -40,7 +40,13 @@ export async function renderKey(appId, keyId) {
     h("dt", {}, "Key id"),
     h("dd", {}, h("code", { class: "id" }, key.id)),
     h("dt", {}, "Scopes"),
-    h("dd", {}, key.scopes.length ? key.scopes.map((s, i) => [i ? " " : "", h("code", {}, s)]) : h("span", { class: "muted" }, "none")),
+    h(
+      "dd",
+      {},
+      key.scopes.length
+        ? key.scopes.map((scope, i) => [i ? " " : "", h("code", {}, scope)])
+        : h("span", { class: "muted" }, "none"),
+    ),
     h("dt", {}, "Created by"),
     h("dd", {}, key.created_by),
     h("dt", {}, "Created"),
