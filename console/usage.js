@@ -14,19 +14,21 @@ export const INTERVAL_TEXT = {
   monthly: "on the 1st of each month at 00:00 UTC",
 };
 
-/** "1 minute", "2 hours", "90 seconds": a window as people say it. */
-export function windowText(seconds) {
+/** "per minute", "per 2 hours", "per 90 seconds": a window as people say
+ * it. */
+export function perWindow(seconds) {
   for (const [unit, size] of [
     ["day", 86_400],
     ["hour", 3_600],
     ["minute", 60],
+    ["second", 1],
   ]) {
-    if (seconds >= size && seconds % size === 0) {
+    if (seconds % size === 0) {
       const n = seconds / size;
-      return n === 1 ? `1 ${unit}` : `${number.format(n)} ${unit}s`;
+      return n === 1 ? `per ${unit}` : `per ${number.format(n)} ${unit}s`;
     }
   }
-  return seconds === 1 ? "1 second" : `${number.format(seconds)} seconds`;
+  return `per ${seconds} seconds`;
 }
 
 /** The credits left now, or null for a key without credits. */
@@ -47,27 +49,25 @@ export function limitUses(key) {
 
 /** A `<time>` for when a window ends: the time to the second (windows can
  * be a second long), with the date when it is not today. */
-export function resetsAt(iso) {
+function resetsAt(iso) {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return h("span", {}, iso);
   const today = date.toDateString() === new Date().toDateString();
   return h("time", { datetime: iso, title: iso }, (today ? resetTime : resetDateTime).format(date));
 }
 
-/** "7 of 10 left, resets at 14:03:00" (or "10 per minute" when the API
- * reported no use). */
+/** "7 of 10 left", or "10 per minute" when the API reported no use. */
 function limitUseText(use) {
-  if (use.remaining === null) return `${number.format(use.limit)} per ${windowText(use.window_seconds)}`;
-  return [
-    `${number.format(use.remaining)} of ${number.format(use.limit)} left`,
-    use.reset_at ? [", resets at ", resetsAt(use.reset_at)] : null,
-  ];
+  if (use.remaining === null) return `${number.format(use.limit)} ${perWindow(use.window_seconds)}`;
+  return `${number.format(use.remaining)} of ${number.format(use.limit)} left`;
 }
 
-const ADDRESSES_IN_TABLE = 3;
-
-/** The keys table's Usage cell: credits, each limit's use, the allowed
- * addresses (the first few), or "No limits". */
+/**
+ * The keys table's Usage cell, short enough to keep the row's buttons in
+ * view: credits left, each limit's use, the allowed address (or how many),
+ * or "No limits". The key's page has the rest (when each window resets,
+ * the refill, every address).
+ */
 export function usageCell(key) {
   const left = creditsLeft(key);
   const uses = limitUses(key);
@@ -75,27 +75,20 @@ export function usageCell(key) {
   if (left === null && uses.length === 0 && addresses.length === 0) {
     return h("span", { class: "muted" }, "No limits");
   }
-  const shown = addresses.slice(0, ADDRESSES_IN_TABLE);
   return h(
     "ul",
     { class: "usage" },
     left === null ? null : h("li", {}, left === 1 ? "1 credit left" : `${number.format(left)} credits left`),
     uses.map((use) => h("li", {}, h("code", {}, use.name), ": ", limitUseText(use))),
-    addresses.length
-      ? h(
-          "li",
-          {},
-          "From ",
-          shown.map((address, i) => [i ? ", " : "", h("code", {}, address)]),
-          addresses.length > shown.length ? ` and ${addresses.length - shown.length} more` : "",
-        )
-      : null,
+    addresses.length === 1 ? h("li", {}, "From ", h("code", {}, addresses[0])) : null,
+    addresses.length > 1 ? h("li", {}, `From ${addresses.length} addresses`) : null,
   );
 }
 
-/** The key page's sections: credits, rate limits, allowed addresses. */
+/** The key page's sections: credits, rate limits, allowed addresses (a
+ * flat list of nodes, as setPage takes them). */
 export function usageSections(key) {
-  return [creditsSection(key), limitsSection(key), addressesSection(key)];
+  return [creditsSection(key), limitsSection(key), addressesSection(key)].flat(Infinity);
 }
 
 function creditsSection(key) {
@@ -153,7 +146,7 @@ function limitsSection(key) {
               "tr",
               {},
               h("th", { scope: "row" }, h("code", {}, use.name)),
-              h("td", {}, `${number.format(use.limit)} per ${windowText(use.window_seconds)}`),
+              h("td", {}, `${number.format(use.limit)} ${perWindow(use.window_seconds)}`),
               h(
                 "td",
                 {},
