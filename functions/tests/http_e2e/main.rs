@@ -34,3 +34,4 @@ mod offboarding;
 mod permissions;
 mod routes;
 mod secrets;
+mod usage;
