@@ -21,19 +21,28 @@
 //! `get_key`'s answers, unknown ids included, are cached, exactly: see
 //! [`key_cache::KeyCache`]. The audit and notice cursors name the caller's
 //! own items ([`cursor`]); the files are the owner's only ([`files`]).
+//!
+//! Metered keys' counters live in their own table and are debited on a
+//! connection of their own at `synchronous = NORMAL`, with a durable floor
+//! under each credit balance ([`meter`]); an OS crash is told from a clean
+//! restart when the store opens ([`recovery`]).
 
 mod apply;
+mod batch;
 mod cursor;
 mod files;
 mod key_cache;
+mod meter;
+mod recovery;
 mod rows;
 mod schema;
 
 pub use files::{private_file, private_folder};
 use key_cache::KeyCache;
 
-use super::{CommitError, Page, Store, StoreError, StoreResult, UserGuard, Write};
+use super::{CommitError, Metered, Page, Store, StoreError, StoreResult, UserGuard, Write};
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
+use crate::usage::Meter;
 use async_trait::async_trait;
 use rows::{page, query_items, query_keys, resolve_cursor};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, TransactionBehavior, params};
@@ -59,6 +68,15 @@ pub struct SqliteStore {
     key_cache: Option<Arc<KeyCache>>,
     /// How many `get_key` calls read SQLite (the cache could not answer).
     key_reads: Arc<AtomicU64>,
+    /// Debits, in batches on their own connection (`synchronous =
+    /// NORMAL`), used only while holding `conn`'s lock, so this process's
+    /// writes queue on that mutex rather than in SQLite's busy handler.
+    batcher: Arc<batch::Batcher>,
+    /// How many debits took a new lease (a `FULL` commit: [`meter`]).
+    leases: Arc<AtomicU64>,
+    /// Counts this store out of the file when its last clone is dropped
+    /// ([`recovery`]); `None` in memory.
+    _counted: Option<Arc<recovery::Counted>>,
 }
 
 /// Busy or locked past the busy timeout means unavailable (503, retry);
@@ -81,9 +99,18 @@ fn is_constraint(e: &rusqlite::Error) -> bool {
 impl SqliteStore {
     /// Opens (and creates) the database file.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_under(path, recovery::boot_id().as_deref())
+    }
+
+    /// Opens the file as [`Self::open`] does on the machine's boot `boot`.
+    fn open_under(path: &Path, boot: Option<&str>) -> StoreResult<Self> {
         files::private_database(path)
             .map_err(|e| StoreError::internal(format!("cannot create {}", path.display()), e))?;
-        let conn = Arc::new(Mutex::new(schema::prepare(Connection::open(path)?)?));
+        let mut writer = schema::prepare(Connection::open(path)?)?;
+        recovery::count_in(&mut writer, boot)?;
+        let conn = Arc::new(Mutex::new(writer));
+        let counted = Arc::new(recovery::Counted { conn: conn.clone() });
+        let meter = schema::prepare_meter(Connection::open(path)?)?;
         // Opened after the writer has set WAL mode and made the schema. One
         // per core, for the point reads the runtime's workers do at once.
         let count = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
@@ -95,13 +122,23 @@ impl SqliteStore {
                 Ok(Arc::new(Mutex::new(reader)))
             })
             .collect::<StoreResult<Vec<_>>>()?;
+        // The writer's WAL mode and schema made the WAL index.
+        let key_cache = KeyCache::open(path).ok().map(Arc::new);
+        if key_cache.is_some() {
+            // Where the WAL index header can be read, checkpoints run off
+            // the debits' path (batch.rs).
+            meter.execute_batch("PRAGMA wal_autocheckpoint = 0;")?;
+        }
+        let meter = Some(Arc::new(Mutex::new(meter)));
         Ok(SqliteStore {
+            batcher: Arc::new(batch::Batcher::new(conn.clone(), meter, key_cache.clone())),
             conn,
             readers: readers.into(),
             next_reader: Arc::default(),
-            // The writer's WAL mode and schema made the WAL index.
-            key_cache: KeyCache::open(path).ok().map(Arc::new),
+            key_cache,
             key_reads: Arc::default(),
+            leases: Arc::default(),
+            _counted: Some(counted),
         })
     }
 
@@ -111,14 +148,23 @@ impl SqliteStore {
         self.key_reads.load(Ordering::Relaxed)
     }
 
+    /// How many debits took a new lease on a credit balance, each a
+    /// `FULL` commit (tests and benchmarks count them).
+    pub fn leases(&self) -> u64 {
+        self.leases.load(Ordering::Relaxed)
+    }
+
     pub fn open_in_memory() -> StoreResult<Self> {
         let conn = Arc::new(Mutex::new(schema::prepare(Connection::open_in_memory()?)?));
         Ok(SqliteStore {
             readers: vec![conn.clone()].into(),
+            batcher: Arc::new(batch::Batcher::new(conn.clone(), None, None)),
             conn,
             next_reader: Arc::default(),
             key_cache: None,
             key_reads: Arc::default(),
+            leases: Arc::default(),
+            _counted: None,
         })
     }
 
@@ -438,8 +484,51 @@ impl Store for SqliteStore {
             ] {
                 purged += tx.execute(sql, params![now])? as u64;
             }
+            // Counters are not items: not counted.
+            tx.execute(meter::PURGE, [])?;
             tx.commit()?;
             Ok(purged)
+        })
+        .await
+    }
+
+    async fn read_meter(&self, key: &Key) -> StoreResult<Meter> {
+        let id = key.id.clone();
+        self.point_read(move |conn| meter::read(conn, &id)).await
+    }
+
+    async fn debit(&self, key: &Key, cost: u64, now: i64) -> StoreResult<Metered> {
+        let key = Arc::new(key.clone());
+        if cost == 0 {
+            // A check writes nothing: a read transaction is enough.
+            return self
+                .point_read(move |conn| meter::check(conn, &key, now))
+                .await;
+        }
+        let batched = meter::Request {
+            key: key.clone(),
+            cost,
+            now,
+        };
+        if let Some(metered) = self.batcher.debit(batched).await? {
+            return Ok(metered);
+        }
+        let request = meter::Request { key, cost, now };
+        // A new lease: on the writing connection, at `synchronous = FULL`,
+        // off this thread (an fsync).
+        self.leases.fetch_add(1, Ordering::Relaxed);
+        let cache = self.key_cache.clone();
+        self.with_conn(move |conn| {
+            let applied =
+                meter::debit_all(conn, &[&request], meter::Commit::Durable, cache.as_deref())?;
+            let answer = applied.answers.into_iter().next();
+            answer
+                .transpose()?
+                .flatten()
+                .ok_or_else(|| StoreError::Internal {
+                    context: "a durable debit was not applied".into(),
+                    source: None,
+                })
         })
         .await
     }

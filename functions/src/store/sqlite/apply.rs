@@ -1,5 +1,6 @@
 //! A commit's writes, each with its expectation, as SQL.
 
+use super::meter;
 use super::rows::to_json;
 use super::{NOTICE_RETENTION_SECONDS, is_constraint};
 use crate::store::{CommitError, StoreError, Write};
@@ -45,7 +46,7 @@ pub(super) fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<boo
             // last_used_at lives in its own column, written by usage only.
             item.last_used_at = None;
             let json = to_json(&item)?;
-            match expected {
+            let written = match expected {
                 // A key's application must exist (the same rule DynamoDB's
                 // conditional update of the application's key set applies).
                 None => changed(tx.execute(
@@ -66,7 +67,14 @@ pub(super) fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<boo
                      WHERE id = ?1 AND version = ?2",
                     params![item.id, *v as i64, item.expires_at, item.version as i64, item.ttl, json],
                 )),
+            }?;
+            // A balance set by this write (create, a PATCH of credits,
+            // regenerate) is reset in the same commit; `None` leaves the
+            // live counter to the debits.
+            if let (true, Some(balance)) = (written, item.set_balance) {
+                meter::set_balance(tx, &item.id, balance)?;
             }
+            Ok(written)
         }
         Write::Audit(event) => changed(tx.execute(
             "INSERT INTO audit (account, item) VALUES (?1, ?2)",

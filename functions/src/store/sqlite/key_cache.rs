@@ -113,6 +113,26 @@ impl KeyCache {
         answer.map(|key| (key.id == id).then_some(key))
     }
 
+    /// Keeps the cached answers across a commit that changed no key (a
+    /// debit's, `meter.rs`): `before` is the header read while that commit
+    /// held the write lock, before it wrote. When the header now counts
+    /// exactly one commit more (`iChange`, a native-endian `u32` at byte 8,
+    /// goes up by one per commit and by nothing else), that commit is the
+    /// only change since `before`, and answers read under `before` are
+    /// filed under the header now. Anything else, another commit in
+    /// between included, leaves the cache to empty itself as usual.
+    /// Returns the header now, when it could be read.
+    pub(super) fn carry_over(&self, before: &Header) -> Option<Header> {
+        let now = self.header()?;
+        if change_counter(&now) == change_counter(before).wrapping_add(1) {
+            let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if state.header.as_ref() == Some(before) {
+                state.header = Some(now);
+            }
+        }
+        Some(now)
+    }
+
     /// Files `read`, the item `get_key` read for `id`: its key, or the one
     /// read in its stead.
     pub(super) fn put(&self, header: Header, id: &str, read: &Key) {
@@ -123,4 +143,15 @@ impl KeyCache {
         }
         state.answers.insert(id.to_owned(), read.clone());
     }
+}
+
+/// The WAL index header's `iChange`: commits since the index was made.
+fn change_counter(header: &Header) -> u32 {
+    u32::from_ne_bytes([header[8], header[9], header[10], header[11]])
+}
+
+/// The WAL index header's `mxFrame`: frames in the WAL, checkpointed or
+/// not, since it last started again from its beginning.
+pub(super) fn wal_frames(header: &Header) -> u32 {
+    u32::from_ne_bytes([header[16], header[17], header[18], header[19]])
 }

@@ -62,6 +62,23 @@ CREATE TABLE IF NOT EXISTS user_guards (
     at INTEGER NOT NULL,
     PRIMARY KEY (account, user_id)
 );
+-- The live counters of metered keys, one row per key, apart from the key
+-- item (meter.rs): `windows` is the JSON list of the current window of each
+-- rate limit; `remaining`, `period` and `floor` the credits (NULL: none).
+CREATE TABLE IF NOT EXISTS meters (
+    key_id TEXT PRIMARY KEY,
+    windows TEXT NOT NULL DEFAULT '[]',
+    remaining INTEGER,
+    period INTEGER,
+    floor INTEGER
+) WITHOUT ROWID;
+-- How many stores have the file open, and under which boot of the machine
+-- (recovery.rs). One row.
+CREATE TABLE IF NOT EXISTS meter_state (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    boot TEXT,
+    open INTEGER NOT NULL
+);
 "#;
 
 /// The writing connection: WAL mode, so that readers never wait for it,
@@ -71,5 +88,16 @@ pub(super) fn prepare(conn: Connection) -> StoreResult<Connection> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")?;
     conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+/// The debits' connection, opened after [`prepare`]: `synchronous =
+/// NORMAL`, so a debit's commit is not an fsync. A committed debit still
+/// survives a crash of the process (its WAL frame is in the OS's cache);
+/// what an OS crash may roll back, and why no credit is spent twice, is in
+/// `meter.rs`.
+pub(super) fn prepare_meter(conn: Connection) -> StoreResult<Connection> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
     Ok(conn)
 }

@@ -128,6 +128,7 @@ async fn a_commit_by_another_store_on_the_file_is_seen_by_the_next_read() {
 
 mod cursors;
 mod files;
+mod meter;
 
 /// A well-formed key whose id no key has (yet): its id and whole key.
 fn unknown_key(prefix: &str, seed: u8) -> (String, String) {
