@@ -35,3 +35,4 @@ mod permissions;
 mod routes;
 mod secrets;
 mod usage;
+mod usage_controls;
