@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# HTTP benchmark (BENCHMARKS.md, "HTTP, local server"): POST /verify with a
-# valid key against GET /healthz on the same `keyward serve`, under wrk on
-# loopback, alternated round by round; prints requests/s, p50 and p99 of
-# each and the ratio verify / healthz.
+# HTTP benchmark (BENCHMARKS.md, "HTTP, local server"): POST /verify of
+# three valid keys against GET /healthz on the same `keyward serve`, under
+# wrk on loopback, alternated round by round: a key with no controls, a
+# metered key (one rate limit and credits: one debit per verification) and
+# an IP-restricted key (with source_ip). Prints requests/s, p50 and p99 of
+# each and each verify route's ratio to healthz in the same round.
 #
 #   benches/http.sh [--rounds N] [--duration SECONDS] [--threads T]
 #                   [--connections C] [--log LEVEL] [--no-build] [--quick]
@@ -76,9 +78,21 @@ app_id="$(curl -sf -X POST "$base/applications" -H "Authorization: Bearer $token
   -H 'Content-Type: application/json' -d '{"name":"bench"}' | json_field "['id']")"
 secret="$(curl -sf -X POST "$base/applications/$app_id/keys" -H "Authorization: Bearer $token" \
   -H 'Content-Type: application/json' -d '{"name":"bench","scopes":[]}' | json_field "['secret']")"
+new_key() { # body of POST /applications/{id}/keys -> the secret
+  curl -sf -X POST "$base/applications/$app_id/keys" -H "Authorization: Bearer $token" \
+    -H 'Content-Type: application/json' -d "$1" | json_field "['secret']"
+}
+# Metered: one limit no run can reach and credits no run can spend, so
+# every verification is VALID and pays its debit.
+metered="$(new_key '{"name":"metered","rate_limits":[{"name":"minute","limit":1000000000,"window_seconds":60}],"credits":{"remaining":1000000000000}}')"
+restricted="$(new_key '{"name":"restricted","allowed_ips":["10.0.0.0/8","192.0.2.0/24","2001:db8::/32"]}')"
 body="{\"key\":\"$secret\"}"
-verdict="$(curl -sf -X POST "$base/verify" -H 'Content-Type: application/json' -d "$body" | json_field "['code']")"
-[ "$verdict" = VALID ] || { echo "the bench key does not verify: $verdict" >&2; exit 1; }
+metered_body="{\"key\":\"$metered\"}"
+ip_body="{\"key\":\"$restricted\",\"source_ip\":\"192.0.2.7\"}"
+for b in "$body" "$metered_body" "$ip_body"; do
+  verdict="$(curl -sf -X POST "$base/verify" -H 'Content-Type: application/json' -d "$b" | json_field "['code']")"
+  [ "$verdict" = VALID ] || { echo "a bench key does not verify: $verdict ($b)" >&2; exit 1; }
+done
 
 # wrk prints its own report; done() adds one line of JSON to parse.
 cat >"$work/report.lua" <<'EOF'
@@ -90,12 +104,17 @@ done = function(summary, latency, requests)
     summary.errors.status, latency:percentile(50), latency:percentile(99)))
 end
 EOF
-cat >"$work/verify.lua" <<EOF
+post_script() { # name body
+  cat >"$work/$1.lua" <<EOF
 wrk.method = "POST"
-wrk.body = '$body'
+wrk.body = '$2'
 wrk.headers["Content-Type"] = "application/json"
 $(cat "$work/report.lua")
 EOF
+}
+post_script verify "$body"
+post_script metered "$metered_body"
+post_script ip "$ip_body"
 
 run() { # name url script
   wrk -t"$threads" -c"$connections" -d"${duration}s" -s "$3" "$2" | sed -n 's/^JSON //p' |
@@ -104,11 +123,17 @@ run() { # name url script
 
 results="$work/results.jsonl"
 for round in $(seq "$rounds"); do
-  # Alternate which route goes first, so neither always runs on a warmer
-  # (or busier) machine.
-  if [ $((round % 2)) = 1 ]; then order="healthz verify"; else order="verify healthz"; fi
+  # Rotate which route goes first, so none always runs on a warmer (or
+  # busier) machine.
+  case $((round % 4)) in
+    1) order="healthz verify metered ip" ;;
+    2) order="ip metered verify healthz" ;;
+    3) order="metered healthz ip verify" ;;
+    0) order="verify ip healthz metered" ;;
+  esac
   for name in $order; do
     if [ "$name" = healthz ]; then run healthz "$base/healthz" "$work/report.lua"
+    elif [ "$name" != verify ]; then run "$name" "$base/verify" "$work/$name.lua"
     elif [ -n "$perf_out" ] && [ "$round" = 1 ]; then
       perf record -F 1999 -g -p "$server" -o "$perf_out" -- sleep "$duration" 2>/dev/null &
       recorder=$!
@@ -127,20 +152,27 @@ path, rounds, duration, threads, connections, log = sys.argv[1:]
 rows = [json.loads(line) for line in open(path)]
 def med(name, field):
     return statistics.median(r[field] for r in rows if r["name"] == name)
+routes = (("healthz", "GET /healthz", None),
+          ("verify", "POST /verify (key with no controls)", 0.80),
+          ("metered", "POST /verify (metered: a rate limit and credits)", 0.50),
+          ("ip", "POST /verify (IP-restricted, with source_ip)", 0.80))
 rate = {n: statistics.median(r["requests"] / r["seconds"] for r in rows if r["name"] == n)
-        for n in ("healthz", "verify")}
-ratios = []
-for i in range(0, len(rows), 2):
-    pair = {r["name"]: r["requests"] / r["seconds"] for r in rows[i:i + 2]}
-    ratios.append(pair["verify"] / pair["healthz"])
+        for n, _, _ in routes}
+# Each route against healthz of the same round (4 runs per round).
+ratios = {n: [] for n, _, _ in routes}
+for i in range(0, len(rows), 4):
+    group = {r["name"]: r["requests"] / r["seconds"] for r in rows[i:i + 4]}
+    for n in ratios:
+        ratios[n].append(group[n] / group["healthz"])
 print(f"wrk -t{threads} -c{connections} -d{duration}s, {rounds} alternated rounds, server log level {log}, "
       f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
-print("| route | requests/s (median) | p50 | p99 |")
-print("| --- | ---: | ---: | ---: |")
-for n, label in (("healthz", "GET /healthz"), ("verify", "POST /verify (valid key)")):
-    print(f"| {label} | {rate[n]:,.0f} | {med(n, 'p50_us') / 1000:.2f} ms | {med(n, 'p99_us') / 1000:.2f} ms |")
-print(f"verify / healthz: {statistics.median(ratios):.2f} (median of the rounds' ratios; "
-      f"range {min(ratios):.2f}-{max(ratios):.2f}); goal >= 0.80")
+print("| route | requests/s (median) | p50 | p99 | / healthz (median of rounds, range) | goal |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
+for n, label, goal in routes:
+    r = ratios[n]
+    ratio = "1" if goal is None else f"{statistics.median(r):.2f} ({min(r):.2f}-{max(r):.2f})"
+    print(f"| {label} | {rate[n]:,.0f} | {med(n, 'p50_us') / 1000:.2f} ms | {med(n, 'p99_us') / 1000:.2f} ms "
+          f"| {ratio} | {'' if goal is None else f'>= {goal:.2f}'} |")
 errors = sum(r["errors"] + r["non2xx"] for r in rows)
 if errors:
     print(f"socket errors + non-2xx answers: {errors}")

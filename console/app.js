@@ -1,11 +1,12 @@
 // keyward console: the entry point. Signs in and out, draws the top bar,
 // and routes to a page module. Routes live in the fragment (#/applications,
-// #/applications/<id>, #/notifications, #/audit) so the files work from any
-// static host.
+// #/applications/<id>, #/applications/<id>/keys/<key id>, #/notifications,
+// #/audit) so the files work from any static host.
 
 import { Api } from "./api.js";
 import { renderApplications } from "./applications.js";
 import { renderAudit } from "./audit.js";
+import { renderKey } from "./key.js";
 import { renderApplication } from "./keys.js";
 import { renderNotifications } from "./notifications.js";
 import { ctx, focusHeading, nextRender } from "./page.js";
@@ -97,11 +98,16 @@ async function render(problem) {
     renderSignIn(problem, signedInThroughForm);
     return;
   }
-  const [, section, id] = location.hash.split("/");
-  if (section === "applications" && id) await renderApplication(decodeURIComponent(id));
-  else if (section === "notifications") await renderNotifications();
-  else if (section === "audit") await renderAudit();
-  else {
+  const [, section, id, part, partId] = location.hash.split("/");
+  if (section === "applications" && id && part === "keys" && partId) {
+    await renderKey(decodeURIComponent(id), decodeURIComponent(partId));
+  } else if (section === "applications" && id) {
+    await renderApplication(decodeURIComponent(id));
+  } else if (section === "notifications") {
+    await renderNotifications();
+  } else if (section === "audit") {
+    await renderAudit();
+  } else {
     if (section !== "applications") history.replaceState(null, "", "#/applications");
     await renderApplications();
   }

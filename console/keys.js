@@ -1,10 +1,12 @@
 // An application's page: its facts, its keys, and the key dialogs (new,
-// regenerate, disable, enable, delete).
+// regenerate, disable, enable, delete). A key's own page is key.js.
 
 import { newIdempotencyKey, seg } from "./api.js";
 import { editApplication, revokeApplication } from "./applications.js";
+import { controlFields } from "./controls.js";
 import { changed, ctx, distinguishers, loadPage, rememberFocus, setPage } from "./page.js";
 import { field, formDialog, h, hidden, problemBlock, secretDialog, when } from "./ui.js";
+import { usageCell } from "./usage.js";
 
 const STATUS_TEXT = { active: "Active", disabled: "Disabled", expired: "Expired", revoked: "Revoked" };
 
@@ -87,7 +89,7 @@ export async function renderApplication(appId) {
           h(
             "tr",
             {},
-            ["Name", "Description", "Status", "Scopes", "Created", "Expires", "Last used"].map((c) =>
+            ["Name", "Description", "Status", "Scopes", "Usage", "Created", "Expires", "Last used"].map((c) =>
               h("th", { scope: "col" }, c),
             ),
             h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")),
@@ -107,6 +109,20 @@ export async function renderApplication(appId) {
     keysBlock,
   );
   heading.setAttribute("data-application-id", app.id);
+}
+
+/** The route of a key's own page. */
+export function keyHref(appId, keyId) {
+  return `#/applications/${seg(appId)}/keys/${seg(keyId)}`;
+}
+
+/** A key's status as verification sees it: a key refused above itself
+ * shows why instead of its stored status. */
+export function statusBadge(key) {
+  const refused = REFUSED_TEXT[key.verdict];
+  return refused
+    ? h("span", { class: "badge status-refused", title: `Verification answers ${key.verdict}` }, refused)
+    : h("span", { class: `badge status-${key.status}` }, STATUS_TEXT[key.status] ?? key.status);
 }
 
 /** `suffix` tells the row's buttons apart from a same-named key's. */
@@ -131,13 +147,10 @@ function keyRow(app, key, suffix) {
   if (session.can("keys:revoke", app)) {
     actions.append(button("Delete", "danger", () => changeKey(app, key, "delete")));
   }
-  const badge = refused
-    ? h("span", { class: "badge status-refused", title: `Verification answers ${key.verdict}` }, refused)
-    : h("span", { class: `badge status-${key.status}` }, STATUS_TEXT[key.status] ?? key.status);
   const status = h(
     "td",
     {},
-    badge,
+    statusBadge(key),
     inGrace && key.revoke_at
       ? h("span", { class: "hint block" }, "Replaced; works until ", when(key.revoke_at))
       : null,
@@ -146,7 +159,7 @@ function keyRow(app, key, suffix) {
     "tr",
     // Focusable by script only: focus lands here when a neighbour row goes.
     { "data-row-id": key.id, tabindex: "-1" },
-    h("th", { scope: "row" }, key.name),
+    h("th", { scope: "row" }, h("a", { href: keyHref(app.id, key.id) }, key.name)),
     h("td", { class: "description" }, key.description || h("span", { class: "muted" }, "—")),
     status,
     h(
@@ -156,6 +169,7 @@ function keyRow(app, key, suffix) {
         ? h("ul", { class: "scopes" }, key.scopes.map((s) => h("li", {}, h("code", {}, s))))
         : h("span", { class: "muted" }, "none"),
     ),
+    h("td", {}, usageCell(key)),
     h("td", {}, when(key.created_at)),
     h("td", {}, when(key.expires_at)),
     h("td", {}, when(key.last_used_at, "Never")),
@@ -226,6 +240,7 @@ async function newKey(app) {
     customField.hidden = expiry.value !== "custom";
     customDate.required = expiry.value === "custom";
   });
+  const controls = controlFields();
   const idempotencyKey = newIdempotencyKey();
   const created = await formDialog({
     title: `New key for ${app.name}`,
@@ -235,8 +250,10 @@ async function newKey(app) {
       scopes,
       field("Expires", expiry),
       customField,
+      controls.nodes,
     ],
     submitLabel: "Create key",
+    fieldProblem: controls.problemSpot,
     onSubmit: async () => {
       const chosen = checkboxes.filter((b) => b.checked).map((b) => b.value);
       const typed = more.value.split(/[\s,]+/).filter(Boolean);
@@ -244,6 +261,7 @@ async function newKey(app) {
         name: name.value,
         description: description.value,
         scopes: [...new Set([...chosen, ...typed])],
+        ...controls.forCreate(),
       };
       if (expiry.value === "custom") {
         const date = new Date(customDate.value);
@@ -280,7 +298,7 @@ async function regenerateKey(app, key) {
     message: h(
       "p",
       {},
-      "You get a new key with the same name, description and scopes, and a fresh validity. The current key stops working when you choose below; calls that use it then fail.",
+      "You get a new key with the same name, description, scopes and usage control, and a fresh validity. The current key stops working when you choose below; calls that use it then fail.",
     ),
     fields: [
       field(

@@ -101,8 +101,12 @@ export function announce(text) {
  * `role="dialog"`, a label (its heading) and a description (`message`);
  * focus goes to the element with `autofocus`, else the first field, else
  * Cancel (the safe choice in a confirmation), and returns to where it was.
+ *
+ * `fieldProblem(error)` may name the field a problem is about (by its
+ * `code`, see `showAtField`); the problem is then shown there instead of
+ * under the form.
  */
-export function formDialog({ title, message, fields = [], submitLabel, danger = false, onSubmit }) {
+export function formDialog({ title, message, fields = [], submitLabel, danger = false, onSubmit, fieldProblem }) {
   return new Promise((resolve) => {
     const titleId = uid("dialog-title");
     const messageId = uid("dialog-message");
@@ -132,6 +136,7 @@ export function formDialog({ title, message, fields = [], submitLabel, danger = 
     const returnFocus = document.activeElement;
     let busy = false;
     let result = null;
+    let clearFieldProblem = () => {};
 
     cancel.addEventListener("click", () => dialog.close());
     dialog.addEventListener("cancel", (event) => {
@@ -151,16 +156,23 @@ export function formDialog({ title, message, fields = [], submitLabel, danger = 
       cancel.disabled = true;
       form.setAttribute("aria-busy", "true");
       errorArea.replaceChildren();
+      clearFieldProblem();
+      clearFieldProblem = () => {};
       try {
         result = (await onSubmit(form)) ?? true;
         dialog.close();
       } catch (error) {
-        errorArea.replaceChildren(problemBlock(error));
         busy = false;
         submit.disabled = false;
         cancel.disabled = false;
         form.removeAttribute("aria-busy");
-        submit.focus();
+        const spot = fieldProblem?.(error);
+        if (spot) {
+          clearFieldProblem = showAtField(spot, error);
+        } else {
+          errorArea.replaceChildren(problemBlock(error));
+          submit.focus();
+        }
       }
     });
 
@@ -256,6 +268,34 @@ export function secretDialog({ title, keyName, secret }) {
     document.body.append(dialog);
     dialog.showModal();
   });
+}
+
+/**
+ * Shows `error` next to the field it is about: in `slot`, as an alert the
+ * `control` (a field, or a fieldset for a group) names in its
+ * aria-describedby, aria-invalid on a field, and focus on `focus` (the
+ * control, or the group's first field), inside any closed `<details>`
+ * opened. Returns what undoes it, for the next submit.
+ */
+export function showAtField({ control, slot, focus = control }, error) {
+  const block = problemBlock(error);
+  block.id = uid("problem");
+  slot.replaceChildren(block);
+  const describedBy = control.getAttribute("aria-describedby");
+  control.setAttribute("aria-describedby", describedBy ? `${describedBy} ${block.id}` : block.id);
+  // aria-invalid belongs to fields, not to groups (ARIA 1.2).
+  const invalid = !(control instanceof HTMLFieldSetElement);
+  if (invalid) control.setAttribute("aria-invalid", "true");
+  for (let details = slot.closest("details"); details; details = details.parentElement.closest("details")) {
+    details.open = true;
+  }
+  focus.focus();
+  return () => {
+    slot.replaceChildren();
+    if (describedBy) control.setAttribute("aria-describedby", describedBy);
+    else control.removeAttribute("aria-describedby");
+    control.removeAttribute("aria-invalid");
+  };
 }
 
 /** A labelled field: `<label>` + control (+ hint), wired by ids. */

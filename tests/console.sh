@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The web console end to end: `keyward serve` on loopback and Debian's
 # Chromium driven by playwright-core (tests/js/console.test.mjs, its
-# accessibility checks in console-a11y.test.mjs), and the console's scope
+# accessibility checks in console-a11y.test.mjs, its usage control in
+# console-usage.test.mjs), and the console's scope
 # matching against the core's cases (console-scope.test.mjs); node --test.
 # Screenshots of each page land in target/console-screenshots/.
 #
@@ -32,5 +33,6 @@ mkdir -p target/console-screenshots
 cd tests/js
 # One file at a time: each starts its own server and browser, and the
 # timing-sensitive steps (expiry, last used) need the cores.
-CHROMIUM="$chromium" node --test --test-concurrency=1 console-scope.test.mjs console.test.mjs console-a11y.test.mjs
+CHROMIUM="$chromium" node --test --test-concurrency=1 console-scope.test.mjs console.test.mjs console-a11y.test.mjs \
+  console-usage.test.mjs
 echo "screenshots: target/console-screenshots/"

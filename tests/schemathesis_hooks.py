@@ -6,6 +6,11 @@ request and be refused, rightly, with 422 IDEMPOTENCY_KEY_REUSED; most valid
 creations would then never reach the service. A real client sends a fresh
 key per request. Invalid keys are sent as generated.
 
+`before_call` also makes the names of a valid request's `rate_limits`
+unique: a key's limits must have distinct names, which JSON Schema cannot
+state (`uniqueItems` compares whole items), and Hypothesis favours equal
+short strings. Only a repeated name is changed.
+
 `before_call` also keeps `DELETE /users/{id}` off the tester itself:
 schemathesis reuses strings it saw in answers, such as `created_by`, and
 offboarding the tester would turn every later creation into a 403
@@ -67,6 +72,22 @@ def before_call(context, case, kwargs):
         if name.lower() == "idempotency-key" and isinstance(value, str) and VALID_IDEMPOTENCY_KEY.fullmatch(value):
             suffix = f"~{next(serial)}"
             case.headers[name] = value[: 255 - len(suffix)] + suffix
+    limits = case.body.get("rate_limits") if isinstance(case.body, dict) else None
+    if isinstance(limits, list):
+        unique_limit_names(limits)
+
+
+def unique_limit_names(limits):
+    """Renames each rate limit whose name an earlier one has, to the first
+    free `l0`, `l1`, ... (free of every name in the list)."""
+    entries = [limit for limit in limits if isinstance(limit, dict) and isinstance(limit.get("name"), str)]
+    used = {limit["name"] for limit in entries}
+    taken = set()
+    for limit in entries:
+        if limit["name"] in taken:
+            limit["name"] = next(f"l{i}" for i in itertools.count() if f"l{i}" not in used)
+            used.add(limit["name"])
+        taken.add(limit["name"])
 
 
 def problem_code(response):

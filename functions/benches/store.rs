@@ -33,7 +33,8 @@ use keyward::service::{
     CreateApplication, CreateKey, LogPublisher, Service, UpdateFields, VerifyRequest,
 };
 use keyward::store::sqlite::SqliteStore;
-use keyward::store::{CommitError, Page, Store, StoreResult, UserGuard, Write};
+use keyward::store::{CommitError, Metered, Page, Store, StoreResult, UserGuard, Write};
+use keyward::usage::Meter;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -133,6 +134,14 @@ impl Store for Counting {
     async fn purge_expired(&self, now: i64) -> StoreResult<u64> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.inner.purge_expired(now).await
+    }
+    async fn read_meter(&self, key: &Key) -> StoreResult<Meter> {
+        self.read();
+        self.inner.read_meter(key).await
+    }
+    async fn debit(&self, key: &Key, cost: u64, now: i64) -> StoreResult<Metered> {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.inner.debit(key, cost, now).await
     }
 }
 

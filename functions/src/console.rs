@@ -42,13 +42,15 @@ macro_rules! asset {
 
 const HTML: &str = "text/html; charset=utf-8";
 const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
 
 /// Every file of the console. The page links its files relatively, so the
 /// same names work at `/` here and at any folder of a static host.
 pub const ASSETS: &[Asset] = &[
     asset!("/", "index.html", HTML),
     asset!("index.html", HTML),
-    asset!("console.css", "text/css; charset=utf-8"),
+    asset!("base.css", CSS),
+    asset!("components.css", CSS),
     asset!("app.js", JS),
     asset!("api.js", JS),
     asset!("page.js", JS),
@@ -56,6 +58,9 @@ pub const ASSETS: &[Asset] = &[
     asset!("signin.js", JS),
     asset!("applications.js", JS),
     asset!("keys.js", JS),
+    asset!("key.js", JS),
+    asset!("controls.js", JS),
+    asset!("usage.js", JS),
     asset!("notifications.js", JS),
     asset!("audit.js", JS),
     asset!("ui.js", JS),

@@ -3,12 +3,12 @@
 //! public views). No I/O: the service reads and writes through the store.
 
 use crate::error::ApiError;
-use crate::usage::{Balance, Meter, UsageControls};
+use crate::usage::{Balance, Credits, Meter, RateLimit, UsageControls, UsageReport};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use wasm_validator::{
-    ApplicationStatus, DecisionFields, KeyRecord, KeyStatus, OwnerStatus, StoredKeyStatus,
-    VerdictCode, is_valid_scope, key::is_valid_prefix, scope::MAX_SCOPES,
+    AllowedIps, ApplicationStatus, KeyRecord, KeyStatus, OwnerStatus, StoredKeyStatus, VerdictCode,
+    is_valid_scope, key::is_valid_prefix, scope::MAX_SCOPES,
 };
 
 pub const MAX_NAME_CHARS: usize = 64;
@@ -173,36 +173,49 @@ impl Key {
         )
     }
 
-    /// The fields the core's decision reads, borrowed from the key.
-    pub fn decision_fields(&self) -> DecisionFields<'_, String> {
-        DecisionFields {
-            key_id: &self.id,
-            hash: &self.hash,
+    /// The key's record (`GET /keys/{id}/record`), a copy.
+    pub fn record(&self) -> KeyRecord {
+        self.clone().into_record()
+    }
+
+    /// The key's record, taking the key's strings rather than copying them:
+    /// verification decides on it (`KeyRecord::decision_fields`, the core's
+    /// one assembly of what the decision reads) and answers with its fields.
+    pub fn into_record(self) -> KeyRecord {
+        let metered = self.usage.is_metered();
+        KeyRecord {
+            key_id: self.id,
+            application_id: self.application_id,
+            account: self.account,
+            hash: self.hash,
             status: self.status,
             expires_at: self.expires_at,
             revoke_at: self.revoke_at,
-            scopes: &self.scopes,
+            scopes: self.scopes,
             application_status: self.application_status,
             owner_status: self.owner_status,
+            allowed_ips: self.usage.allowed_ips,
+            metered,
         }
     }
 
-    pub fn record(&self) -> KeyRecord {
-        KeyRecord {
-            key_id: self.id.clone(),
-            application_id: self.application_id.clone(),
-            account: self.account.clone(),
-            hash: self.hash.clone(),
-            status: self.status,
-            expires_at: self.expires_at,
-            revoke_at: self.revoke_at,
-            scopes: self.scopes.clone(),
-            application_status: self.application_status,
-            owner_status: self.owner_status,
+    /// The counters a view reports: as read, with the balance this write
+    /// sets (a create, a PATCH of credits, a regeneration) in place of the
+    /// one read.
+    fn live_meter(&self) -> Meter {
+        Meter {
+            windows: self.meter.windows.clone(),
+            credits: self.set_balance.or(self.meter.credits),
         }
     }
 
     pub fn view(&self, now: i64) -> KeyView {
+        let meter = if self.usage.is_metered() {
+            self.live_meter()
+        } else {
+            Meter::default()
+        };
+        let balance = meter.balance(&self.usage, now);
         KeyView {
             id: self.id.clone(),
             application_id: self.application_id.clone(),
@@ -222,6 +235,16 @@ impl Key {
             replaced_by: self.replaced_by.clone(),
             replaces: self.replaces.clone(),
             last_used_at: self.last_used_at,
+            rate_limits: self.usage.rate_limits.clone(),
+            credits: self.usage.credits.map(|credits| Credits {
+                remaining: balance.map_or(credits.remaining, |b| b.remaining),
+                refill: credits.refill,
+            }),
+            allowed_ips: self.usage.allowed_ips.clone(),
+            usage: self
+                .usage
+                .is_metered()
+                .then(|| crate::usage::report(&self.usage, &meter, now)),
         }
     }
 }
@@ -284,6 +307,20 @@ pub struct KeyView {
     pub replaces: Option<String>,
     #[serde(with = "rfc3339::option")]
     pub last_used_at: Option<i64>,
+    /// The key's rate limits (omitted when it has none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<RateLimit>,
+    /// The key's credits, `remaining` being the live balance (refilled if
+    /// a refill is due); omitted when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<Credits>,
+    /// The addresses and blocks it may be verified from (omitted when any).
+    #[serde(default, skip_serializing_if = "AllowedIps::is_empty")]
+    pub allowed_ips: AllowedIps,
+    /// What is left now of each rate limit's window and of the credits;
+    /// omitted for a key that is not metered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageReport>,
 }
 
 impl Application {

@@ -15,7 +15,7 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::http::{AppState, Authenticate, router};
 use crate::secret::Secret;
-use crate::service::{LogPublisher, NoticePublisher, Service, VerifyRequest};
+use crate::service::{LogPublisher, NoticePublisher, Service, VerifyContext, VerifyRequest};
 use crate::store::dynamodb::DynamoStore;
 use axum::http::request::Parts;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
@@ -128,9 +128,10 @@ impl RouteScopes {
     }
 }
 
-/// Allows a request whose key verifies, passing key id, account, application
-/// and scopes on as context; denies every other (failing closed when the
-/// store cannot answer).
+/// Allows a request whose key verifies from the request's source address
+/// (and, for a metered key, is debited 1), passing key id, account,
+/// application and scopes on as context; denies every other (failing
+/// closed when the store cannot answer).
 pub async fn authorize(
     service: &Service,
     scopes: &RouteScopes,
@@ -153,8 +154,20 @@ pub async fn authorize(
         key: Secret::new(presented),
         scopes: scopes.for_route(request.route_key.as_deref()),
     };
+    // The address API Gateway saw the request come from; one the parser
+    // cannot read is unknown, which a key with allowed addresses refuses.
+    // Each authorized request costs 1.
+    let call = VerifyContext {
+        source_ip: request
+            .request_context
+            .http
+            .source_ip
+            .as_deref()
+            .and_then(wasm_validator::parse_source_ip),
+        cost: 1,
+    };
     let mut context = Map::new();
-    match service.verify(&verify).await {
+    match service.verify_in(&verify, call).await.map(|a| a.verdict) {
         Ok(verdict) if verdict.valid => {
             context.insert("key_id".into(), verdict.key_id.unwrap_or_default().into());
             context.insert("account".into(), verdict.account.unwrap_or_default().into());

@@ -127,6 +127,91 @@ fn the_problem_codes_are_exactly_the_codes_the_server_answers() {
     assert_eq!(required, fields, "Problem lists the fields a problem has");
 }
 
+/// The verdict codes `POST /verify` may answer are the core's, all but
+/// CENTRAL_CHECK_REQUIRED, which the service always settles with a debit.
+#[test]
+fn the_verdict_codes_are_the_cores_but_the_central_check() {
+    let doc = document();
+    let documented: BTreeSet<&str> = doc["components"]["schemas"]["Verdict"]["properties"]["code"]
+        ["enum"]
+        .as_array()
+        .expect("Verdict.code has an enum")
+        .iter()
+        .map(|c| c.as_str().expect("codes are strings"))
+        .collect();
+    let answered: BTreeSet<&str> = wasm_validator::VerdictCode::ALL
+        .into_iter()
+        .filter(|c| *c != wasm_validator::VerdictCode::CentralCheckRequired)
+        .map(wasm_validator::VerdictCode::as_str)
+        .collect();
+    assert_eq!(documented, answered);
+}
+
+/// Every field a key view, a record or a verify answer can carry is a
+/// property of its schema (each schema forbids any other).
+#[test]
+fn the_usage_fields_are_in_their_schemas() {
+    let doc = document();
+    let schemas = &doc["components"]["schemas"];
+    let properties = |schema: &str| -> BTreeSet<String> {
+        schemas[schema]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{schema} has properties"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    for (schema, fields) in [
+        (
+            "Key",
+            &["rate_limits", "credits", "allowed_ips", "usage"][..],
+        ),
+        ("KeyRecord", &["allowed_ips", "metered"]),
+        ("Verdict", &["credits_remaining", "rate_limits"]),
+        ("VerifyRequest", &["source_ip", "cost"]),
+        ("CreateKey", &["rate_limits", "credits", "allowed_ips"]),
+        (
+            "UpdateKey",
+            &[
+                "name",
+                "description",
+                "rate_limits",
+                "credits",
+                "allowed_ips",
+            ],
+        ),
+        ("Usage", &["credits_remaining", "rate_limits"]),
+        ("LimitUsage", &["name", "limit", "remaining", "reset_at"]),
+    ] {
+        let documented = properties(schema);
+        for field in fields {
+            assert!(documented.contains(*field), "{schema} lacks {field}");
+        }
+    }
+    let record = wasm_validator::KeyRecord {
+        key_id: "k".into(),
+        application_id: "a".into(),
+        account: "acme".into(),
+        hash: "0".repeat(64),
+        status: wasm_validator::StoredKeyStatus::Active,
+        expires_at: 0,
+        revoke_at: Some(1),
+        scopes: Vec::new(),
+        application_status: wasm_validator::ApplicationStatus::Active,
+        owner_status: wasm_validator::OwnerStatus::Active,
+        allowed_ips: wasm_validator::AllowedIps::parse(["10.0.0.0/8"]).expect("a block"),
+        metered: true,
+    };
+    let written = serde_json::to_value(&record).expect("a record serializes");
+    let written: BTreeSet<String> = written
+        .as_object()
+        .expect("an object")
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(written, properties("KeyRecord"));
+}
+
 /// Each problem response of `components/responses` pins a status and the
 /// codes it may carry; together they must be `ApiError::status()` exactly.
 #[test]

@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(parsed) => parsed,
         Err(reason) => {
             assert!(!reason.message().is_empty());
-            let verdict = validate(presented, None, &[], 0);
+            let verdict = validate(presented, None, &[], 0, None);
             assert_eq!(verdict.code, VerdictCode::Malformed);
             assert!(!verdict.valid && verdict.key_id.is_none());
             return;

@@ -2,12 +2,15 @@
 //! arbitrary string, one given the right checksum, or a generated key,
 //! perhaps with one byte changed or a `Bearer` scheme), a record (none,
 //! arbitrary JSON, a structured record built by `arbitrary`, or such a
-//! record's JSON with one byte changed), required scopes and a time.
+//! record's JSON with one byte changed), required scopes, a time and a
+//! source address (text, perhaps not an address).
 //!
 //! Invariants: nothing panics; `valid` exactly when the code is `VALID`;
 //! `VALID` only when the presented key parses, its SHA-256 is the record's
 //! hash, the key ids agree, the record and its application and owner are
-//! active at `now`, and every required scope is granted; a key that does not
+//! active at `now`, every required scope is granted, the record's allowed
+//! addresses admit the source, and the record is not metered (a metered
+//! record is `CENTRAL_CHECK_REQUIRED` at best); a key that does not
 //! match its record answers exactly as an unknown key; a record's fields are
 //! disclosed only when the key matched; the borrowed-fields decision (the
 //! WebAssembly path) gives the same code; a record that deserialises
@@ -18,8 +21,8 @@ use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 use wasm_validator::key::{self, KEY_ID_BYTES, SECRET_BYTES};
 use wasm_validator::{
-    ApplicationStatus, DecisionFields, KeyRecord, KeyStatus, OwnerStatus, StoredKeyStatus,
-    VerdictCode, base62, crc32, decide, granted_by, validate,
+    AllowedIps, ApplicationStatus, DecisionFields, KeyRecord, KeyStatus, OwnerStatus,
+    StoredKeyStatus, VerdictCode, base62, crc32, decide, granted_by, parse_source_ip, validate,
 };
 
 #[derive(Arbitrary, Debug)]
@@ -100,6 +103,9 @@ struct Record {
     scopes: Vec<String>,
     application_revoked: bool,
     owner_deleted: bool,
+    /// Parsed; a list the parser refuses is no restriction.
+    allowed_ips: Vec<String>,
+    metered: bool,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -118,6 +124,7 @@ struct Input {
     required: Vec<String>,
     /// Small offsets from the record's times reach the boundaries.
     now: Now,
+    source_ip: Option<String>,
 }
 
 #[derive(Arbitrary, Debug)]
@@ -199,6 +206,8 @@ fn build_record(record: &Record, presented: &str) -> KeyRecord {
         } else {
             OwnerStatus::Active
         },
+        allowed_ips: AllowedIps::parse(&record.allowed_ips).unwrap_or_default(),
+        metered: record.metered,
     }
 }
 
@@ -248,7 +257,9 @@ fuzz_target!(|input: Input| {
     };
     let required: Vec<&str> = input.required.iter().map(String::as_str).collect();
 
-    let verdict = validate(&presented, record.as_ref(), &required, now);
+    let source = input.source_ip.as_deref().and_then(parse_source_ip);
+
+    let verdict = validate(&presented, record.as_ref(), &required, now, source);
     assert_eq!(verdict.valid, verdict.code == VerdictCode::Valid);
 
     let Ok(parsed) = key::parse(&presented) else {
@@ -258,7 +269,7 @@ fuzz_target!(|input: Input| {
     assert_ne!(verdict.code, VerdictCode::Malformed);
     assert_eq!(verdict.key_id.as_deref(), Some(parsed.key_id));
 
-    let unknown = validate(&presented, None, &required, now);
+    let unknown = validate(&presented, None, &required, now, source);
     assert_eq!(unknown.code, VerdictCode::NotFound);
     if verdict.code == VerdictCode::NotFound {
         assert_eq!(verdict, unknown, "a mismatch answers as an unknown key");
@@ -275,9 +286,11 @@ fuzz_target!(|input: Input| {
             scopes: &scopes,
             application_status: record.application_status,
             owner_status: record.owner_status,
+            allowed_ips: &record.allowed_ips,
+            metered: record.metered,
         };
         assert_eq!(
-            decide(&parsed, Some(&borrowed), &required, now),
+            decide(&parsed, Some(&borrowed), &required, now, source),
             verdict.code
         );
 
@@ -310,6 +323,11 @@ fuzz_target!(|input: Input| {
             for required in &required {
                 assert!(granted_by(scopes.iter().copied(), required));
             }
+            assert!(record.allowed_ips.admits(source));
+            assert!(!record.metered);
+        }
+        if verdict.code == VerdictCode::CentralCheckRequired {
+            assert!(matched && record.metered);
         }
     } else {
         assert_eq!(verdict.code, VerdictCode::NotFound);

@@ -137,6 +137,58 @@ export function bindingCases(vectors) {
   add("em spaces before an unknown key", [`\u2003\u2003${key}`, null, [], now], notFound);
   add("an emoji before the key", [`\u{1f511} ${key}`, record, [], now], malformed);
   add("a lone surrogate", [`${key}\ud800`, record, [], now], malformed);
+
+  // Source addresses and metered records (the vectors have the verdicts;
+  // these are the binding's reading of the new fields and argument).
+  const restricted = (ips) => withField("allowed_ips", ips);
+  const ipRefused = { ...valid, valid: false, code: "IP_NOT_ALLOWED" };
+  add("record allowed_ips not an array", [key, restricted("10.0.0.0/8"), [], now, "10.0.0.1"], {
+    error: "INVALID_RECORD",
+  });
+  add("record allowed_ips entry not a string", [key, restricted(["10.0.0.0/8", 7]), [], now], {
+    error: "INVALID_RECORD",
+  });
+  add("record allowed_ips entry not an address", [key, restricted(["10.0.0.0/8", "10.0.0.0/33"]), [], now], {
+    error: "INVALID_RECORD",
+  });
+  add("record allowed_ips entry with a line break", [key, restricted(["10.0.0.0/8\n10.0.0.1"]), [], now], {
+    error: "INVALID_RECORD",
+  });
+  add(
+    "record with 51 allowed_ips",
+    [key, restricted(Array.from({ length: 51 }, (_, i) => `10.0.${i}.0/24`)), [], now, "10.0.0.1"],
+    { error: "INVALID_RECORD" },
+  );
+  add("record allowed_ips error even for a malformed key", ["x", restricted(["nope"]), [], now], {
+    error: "INVALID_RECORD",
+  });
+  add("record metered not a boolean", [key, withField("metered", "yes"), [], now], { error: "INVALID_RECORD" });
+  add("sourceIp a number", [key, record, [], now, 167772161], { error: "INVALID_ARGUMENT" });
+  add("sourceIp a number, no record", [key, null, [], now, 167772161], { error: "INVALID_ARGUMENT" });
+  add("record allowed_ips null", [key, restricted(null), [], now], valid);
+  add("record allowed_ips empty", [key, restricted([]), [], now], valid);
+  add("record metered null", [key, withField("metered", null), [], now], valid);
+  add("record metered false", [key, withField("metered", false), [], now, "10.0.0.1"], valid);
+  add("sourceIp with no restriction is not read", [key, record, [], now, "not an address"], valid);
+  add("sourceIp null for a restricted key", [key, restricted(["10.0.0.0/8"]), [], now, null], ipRefused);
+  add("sourceIp with a line break", [key, restricted(["10.0.0.0/8"]), [], now, "10.0.0.1\n"], ipRefused);
+  add("sourceIp with no record", [key, null, [], now, "10.0.0.1"], notFound);
+  add(
+    "sourceIp in the last of 50 long IPv6 blocks (buffer growth)",
+    [
+      key,
+      restricted(Array.from({ length: 50 }, (_, i) => `2001:db8:${i.toString(16)}:ffff:ffff:ffff:ffff:0/112`)),
+      ["sims:read"],
+      now,
+      "2001:db8:31:ffff:ffff:ffff:ffff:abcd",
+    ],
+    valid,
+  );
+  add(
+    "metered record: CENTRAL_CHECK_REQUIRED with the record's fields",
+    [key, withField("metered", true), ["sims:read"], now],
+    { ...valid, valid: false, code: "CENTRAL_CHECK_REQUIRED" },
+  );
   return cases;
 }
 
@@ -157,7 +209,7 @@ function attempt(f) {
 export function runAll(api, vectors) {
   const vectorResults = vectors.map((v) => ({
     name: v.name,
-    verdict: attempt(() => api.validate(v.presented, v.record, v.required_scopes, v.now)),
+    verdict: attempt(() => api.validate(v.presented, v.record, v.required_scopes, v.now, v.source_ip)),
     keyId: attempt(() => api.keyId(v.presented)),
   }));
   const caseResults = bindingCases(vectors).map((c) => ({

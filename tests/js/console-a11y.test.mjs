@@ -3,7 +3,8 @@
 // 200 % zoom (WCAG 1.4.10), where focus lands after actions that remove
 // the focused element (2.4.3), the non-text contrast of form controls
 // (1.4.11), the secret dialog's first focus, and unique names for the row
-// buttons of same-named keys. Screenshots go to target/console-screenshots/.
+// buttons of same-named keys. The usage control's own checks are in
+// console-usage.test.mjs. Screenshots go to target/console-screenshots/.
 //
 // Run by tests/console.sh.
 
@@ -90,6 +91,35 @@ test("at 320 CSS px every signed-in page reflows, top bar included (1.4.10)", as
   // The top bar stays within the width, Sign out included.
   const signOut = await page.getByRole("button", { name: "Sign out" }).boundingBox();
   assert.ok(signOut.x >= 0 && signOut.x + signOut.width <= 320, `Sign out at ${JSON.stringify(signOut)}`);
+  await close(opened);
+});
+
+test("a key's page with usage control reflows at 320 CSS px, its Edit key dialog too (1.4.10)", async () => {
+  const alice = await token("alice", "reflow-key", { all: true, permissions: "sims:*" });
+  const app = await call(alice, "POST", "/applications", { name: "Reflow key" });
+  const { key } = await call(alice, "POST", `/applications/${app.id}/keys`, {
+    name: "a-rather-long-key-name-for-a-narrow-window",
+    scopes: ["sims:read", "sims:write"],
+    rate_limits: [
+      { name: "per-second-burst-allowance", limit: 1_000_000, window_seconds: 1 },
+      { name: "daily", limit: 100_000, window_seconds: 86_400 },
+    ],
+    credits: { remaining: 1_000_000_000_000, refill: { amount: 1_000_000_000_000, interval: "monthly" } },
+    allowed_ips: ["2001:db8:1234:5678:9abc:def0:1234:5678/128", "203.0.113.0/24"],
+  });
+  const opened = await signedIn(alice, `#/applications/${app.id}/keys/${key.id}`, { viewport: { width: 320, height: 640 } });
+  const { page } = opened;
+  await heading(page, key.name);
+  await page.locator("table.limits").waitFor();
+  await shot(page, "320-key");
+  assert.equal(await overflow(page), 0, "the key's page at 320 px scrolls sideways");
+  await page.getByRole("button", { name: "Edit key" }).click();
+  const edit = dialog(page, `Edit key ${key.name}`);
+  await edit.getByLabel("Allowed addresses").waitFor();
+  await shot(page, "320-edit-key");
+  assert.equal(await overflow(page), 0, "the Edit key dialog at 320 px scrolls sideways");
+  const wide = await edit.evaluate((d) => d.scrollWidth > d.clientWidth);
+  assert.equal(wide, false, "the dialog's rows wrap instead of widening it");
   await close(opened);
 });
 
@@ -213,10 +243,28 @@ test("form control borders have 3:1 contrast with what is inside and around them
   await page.getByRole("button", { name: "New key" }).click();
   const keyDialog = dialog(page, "New key for Contrast");
   await keyDialog.waitFor();
+  // The usage control, open, with a rate-limit row.
+  await keyDialog.getByText("Usage control").click();
+  await keyDialog.getByRole("button", { name: "Add rate limit" }).click();
   controls.push(...(await controlColours(keyDialog)));
   assert.deepStrictEqual(
     controls.map((c) => c.name).sort(),
-    ["account_claim", "api", "description", "expiry", "more_scopes", "name", "token"],
+    [
+      "account_claim",
+      "allowed_ips",
+      "api",
+      "credits_remaining",
+      "description",
+      "expiry",
+      "limit",
+      "limit_name",
+      "more_scopes",
+      "name",
+      "refill_amount",
+      "refill_interval",
+      "token",
+      "window_seconds",
+    ],
     "every kind of control was measured",
   );
   for (const c of controls) {

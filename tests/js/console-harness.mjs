@@ -105,13 +105,20 @@ export async function call(bearer, method, path, body) {
 }
 
 export async function verdict(key, scopes) {
+  return (await verify(scopes ? { key, scopes } : { key })).code;
+}
+
+/** The whole answer of `POST /verify` to `body` ({key, scopes?, source_ip?,
+ * cost?}), which is 200 for every verdict. */
+export async function verify(body) {
   const response = await fetch(`${base}/verify`, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(scopes ? { key, scopes } : { key }),
+    body: JSON.stringify(body),
   });
-  assert.equal(response.status, 200);
-  return (await response.json()).code;
+  const answer = await response.json();
+  assert.equal(response.status, 200, JSON.stringify(answer));
+  return answer;
 }
 
 export const inSeconds = (s) => new Date(Date.now() + s * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");

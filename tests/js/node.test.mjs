@@ -55,7 +55,7 @@ test("a verdict's scopes are the caller's own copy", async () => {
 test("keyId and validate agree on every vector's key id", async () => {
   const { keyId, validate } = await import("@keyward/wasm-validator");
   for (const v of vectors) {
-    const verdict = validate(v.presented, v.record, v.required_scopes, v.now);
+    const verdict = validate(v.presented, v.record, v.required_scopes, v.now, v.source_ip);
     if (verdict.code === "MALFORMED") {
       assert.throws(() => keyId(v.presented), (e) => e instanceof Error && e.code === "MALFORMED");
     } else {
@@ -139,18 +139,31 @@ test("a record's getter that throws: its error, and the module keeps working", a
 
 test("each record field is read once: the verdict is what was decided", async () => {
   const { validate } = await import("@keyward/wasm-validator");
-  const v = vectors.find((x) => x.name === "valid bare key");
-  const reads = {};
-  const record = {};
-  for (const [field, value] of Object.entries(v.record)) {
-    Object.defineProperty(record, field, {
-      enumerable: true,
-      get() {
-        reads[field] = (reads[field] ?? 0) + 1;
-        return reads[field] === 1 ? value : `changed ${field}`;
-      },
-    });
+  for (const name of ["valid bare key", "metered key from an allowed address"]) {
+    const v = vectors.find((x) => x.name === name);
+    const reads = {};
+    const record = {};
+    for (const [field, value] of Object.entries(v.record)) {
+      Object.defineProperty(record, field, {
+        enumerable: true,
+        get() {
+          reads[field] = (reads[field] ?? 0) + 1;
+          return reads[field] === 1 ? value : `changed ${field}`;
+        },
+      });
+    }
+    assert.deepStrictEqual(validate(v.presented, record, [], v.now, v.source_ip), camel(v.expected), name);
+    assert.ok(Object.values(reads).every((n) => n === 1), JSON.stringify(reads));
+    assert.equal(Object.keys(reads).length, Object.keys(v.record).length, name);
   }
-  assert.deepStrictEqual(validate(v.presented, record, [], v.now), camel(v.expected));
-  assert.ok(Object.values(reads).every((n) => n === 1), JSON.stringify(reads));
+});
+
+test("a bad allowed_ips entry: INVALID_RECORD naming the entry", async () => {
+  const { validate } = await import("@keyward/wasm-validator");
+  const v = vectors.find((x) => x.name === "valid bare key");
+  const record = { ...v.record, allowed_ips: ["10.0.0.0/8", "10.0.0.0/33"] };
+  assert.throws(
+    () => validate(v.presented, record, [], v.now, "10.0.0.1"),
+    (e) => e instanceof Error && e.code === "INVALID_RECORD" && e.message.includes('allowed_ips[1] ("10.0.0.0/33")'),
+  );
 });

@@ -1,7 +1,7 @@
 // workerd: the example Worker (wasm-validator/examples/worker) with the
 // package's workerd entry, in Cloudflare's runtime on loopback, against a
-// stub keyward (GET /keys/{id}/record) and a stub origin, both Node HTTP
-// servers on 127.0.0.1.
+// stub keyward (GET /keys/{id}/record, and POST /verify for metered keys)
+// and a stub origin, both Node HTTP servers on 127.0.0.1.
 //
 // Two copies of the Worker run: one with RECORD_CACHE_SECONDS=0, which
 // fetches the record on every request (so every vector can bring its own
@@ -15,6 +15,7 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { after, before, test } from "node:test";
+import { keyId } from "@keyward/wasm-validator";
 import { camel } from "./cases.mjs";
 import { loadVectors, pkgDir, root } from "./support.mjs";
 
@@ -38,9 +39,26 @@ function listen(handler) {
 const urlOf = (server) => `http://127.0.0.1:${server.address().port}`;
 
 // The stub keyward: the record for each key id (null: 404), the number of
-// record requests per id, and a check of the records:read token.
+// record requests per id, and a check of the records:read token. Its
+// POST /verify keeps each body it gets and answers `verifyAnswer(body)`:
+// by default VALID with the fields of the key's record, as keyward answers
+// a metered key within its limits; "fail" is a 500.
 const records = new Map();
 const fetches = new Map();
+const verifyCalls = [];
+const acceptCentrally = (body) => {
+  const record = records.get(keyId(body.key));
+  return {
+    valid: true,
+    code: "VALID",
+    key_id: record.key_id,
+    application_id: record.application_id,
+    account: record.account,
+    scopes: record.scopes,
+    expires_at: record.expires_at,
+  };
+};
+let verifyAnswer = acceptCentrally;
 let keyward;
 // The stub origin: echoes what reached it.
 let origin;
@@ -129,7 +147,16 @@ const edgeCached :Workerd.Worker = ${worker(1)};
 }
 
 before(async () => {
-  keyward = await listen((req, res) => {
+  keyward = await listen(async (req, res) => {
+    if (req.method === "POST" && req.url === "/verify") {
+      let text = "";
+      for await (const chunk of req) text += chunk;
+      const body = JSON.parse(text);
+      verifyCalls.push(body);
+      const answer = verifyAnswer(body);
+      if (answer === "fail") return res.writeHead(500).end();
+      return res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(answer));
+    }
     const match = req.url.match(/^\/keys\/([^/]+)\/record$/);
     if (req.method !== "GET" || !match) return res.writeHead(404).end();
     if (req.headers.authorization !== `Bearer ${TOKEN}`) {
@@ -164,10 +191,16 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const call = (socket, authorization, path = "/v1/sims?x=1") =>
-  fetch(`http://127.0.0.1:${ports[socket]}${path}`, {
-    headers: authorization === undefined ? {} : { authorization },
-  });
+const call = (socket, authorization, path = "/v1/sims?x=1", sourceIp = undefined) => {
+  const headers = authorization === undefined ? {} : { authorization };
+  // What Cloudflare's edge sets to the client's address.
+  if (sourceIp !== undefined) headers["cf-connecting-ip"] = sourceIp;
+  return fetch(`http://127.0.0.1:${ports[socket]}${path}`, { headers });
+};
+
+// The Worker's status for a refusal.
+const statusFor = (code) =>
+  code === "IP_NOT_ALLOWED" ? 403 : code === "RATE_LIMITED" || code === "USAGE_EXCEEDED" ? 429 : 401;
 
 // The Worker uses the real clock, the vectors a fixed one: move each
 // vector's times by the difference. Times the vector has not reached yet
@@ -193,9 +226,22 @@ test("every vector through the Worker: valid keys reach the origin, bad ones get
     await t.test(vector.name, { skip: header === null && "not sendable as a header" }, async () => {
       const expected = camel(vector.expected);
       if (expected.keyId) records.set(expected.keyId, shifted(vector));
-      const response = await call("edge", header, pathFor(vector));
+      const central = expected.code === "CENTRAL_CHECK_REQUIRED";
+      const calls = verifyCalls.length;
+      const response = await call("edge", header, pathFor(vector), vector.source_ip);
       const body = await response.json();
-      if (expected.valid) {
+      // A metered key that passed the local checks is keyward's to accept
+      // (the stub does), and no other key goes to POST /verify.
+      assert.equal(verifyCalls.length, calls + (central ? 1 : 0), "POST /verify calls");
+      if (central) {
+        assert.deepStrictEqual(verifyCalls.at(-1), {
+          key: header,
+          scopes: vector.required_scopes,
+          ...(vector.source_ip === undefined ? {} : { source_ip: vector.source_ip }),
+          cost: 1,
+        });
+      }
+      if (expected.valid || central) {
         assert.equal(response.status, 200, JSON.stringify(body));
         assert.equal(body.reached, "origin");
         assert.equal(body.url, pathFor(vector));
@@ -205,12 +251,41 @@ test("every vector through the Worker: valid keys reach the origin, bad ones get
         assert.equal(body.headers["x-keyward-account"], expected.account);
         assert.equal(body.headers["x-keyward-scopes"], expected.scopes.join(" "));
       } else {
-        assert.equal(response.status, 401);
+        assert.equal(response.status, statusFor(expected.code));
         assert.deepStrictEqual(body, { code: expected.code });
-        assert.match(response.headers.get("www-authenticate"), /^Bearer error="invalid_token"/);
+        if (response.status === 401) {
+          assert.match(response.headers.get("www-authenticate"), /^Bearer error="invalid_token"/);
+        }
       }
     });
   }
+});
+
+// A metered key whose vector the core answers CENTRAL_CHECK_REQUIRED, sent
+// from its allowed address.
+async function meteredCall(answer) {
+  const vector = vectors.find((v) => v.name === "metered key from an allowed address");
+  records.set(vector.expected.key_id, shifted(vector));
+  verifyAnswer = answer;
+  try {
+    return await call("edge", vector.presented, "/v1/sims?x=1", vector.source_ip);
+  } finally {
+    verifyAnswer = acceptCentrally;
+  }
+}
+
+test("a metered key over its limits: keyward's refusal, 429", async () => {
+  for (const code of ["RATE_LIMITED", "USAGE_EXCEEDED"]) {
+    const response = await meteredCall((body) => ({ ...acceptCentrally(body), valid: false, code }));
+    assert.equal(response.status, 429, code);
+    assert.deepStrictEqual(await response.json(), { code });
+  }
+});
+
+test("keyward's POST /verify failing for a metered key: 503, fail closed", async () => {
+  const response = await meteredCall(() => "fail");
+  assert.equal(response.status, 503);
+  assert.deepStrictEqual(await response.json(), { code: "VERIFY_UNAVAILABLE" });
 });
 
 test("no Authorization header: 401 MALFORMED, no record look-up", async () => {

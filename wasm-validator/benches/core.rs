@@ -18,10 +18,12 @@
 use criterion::{Criterion, criterion_group};
 use sha2::{Digest, Sha256};
 use std::hint::black_box;
+use std::net::IpAddr;
 use std::time::Instant;
 use wasm_validator::key::{format_key, hash_key, parse, to_hex};
 use wasm_validator::{
-    ApplicationStatus, KeyRecord, OwnerStatus, StoredKeyStatus, VerdictCode, validate, verdict_for,
+    AllowedIps, ApplicationStatus, KeyRecord, OwnerStatus, StoredKeyStatus, VerdictCode,
+    parse_source_ip, validate, verdict_for,
 };
 
 const NOW: i64 = 1_800_000_000;
@@ -41,8 +43,22 @@ fn key_and_record() -> (String, KeyRecord) {
         scopes: vec!["sims:*".into(), "billing:read".into()],
         application_status: ApplicationStatus::Active,
         owner_status: OwnerStatus::Active,
+        allowed_ips: AllowedIps::default(),
+        metered: false,
     };
     (key, record)
+}
+
+/// The same record restricted to three blocks (two IPv4, one IPv6), and a
+/// source address in the last IPv4 one: the IP check's whole cost, one
+/// block short of its worst case for an IPv4 caller.
+fn restricted(record: &KeyRecord) -> (KeyRecord, Option<IpAddr>) {
+    let record = KeyRecord {
+        allowed_ips: AllowedIps::parse(["2001:db8::/32", "10.0.0.0/8", "192.0.2.0/24"])
+            .expect("valid blocks"),
+        ..record.clone()
+    };
+    (record, parse_source_ip("192.0.2.77"))
 }
 
 fn sha_ni() -> &'static str {
@@ -69,11 +85,11 @@ fn core(c: &mut Criterion) {
     );
     // The benchmarks below measure what they claim only if these hold.
     assert_eq!(
-        validate(&key, Some(&record), &[], NOW).code,
+        validate(&key, Some(&record), &[], NOW, None).code,
         VerdictCode::Valid
     );
     assert_eq!(
-        validate(&key, Some(&record), &["sims:read"], NOW).code,
+        validate(&key, Some(&record), &["sims:read"], NOW, None).code,
         VerdictCode::Valid
     );
 
@@ -88,7 +104,15 @@ fn core(c: &mut Criterion) {
         b.iter(|| parse(black_box(key.as_str())).map(|p| p.key_id.len()))
     });
     group.bench_function("validate, no scope", |b| {
-        b.iter(|| validate(black_box(key.as_str()), Some(black_box(&record)), &[], NOW))
+        b.iter(|| {
+            validate(
+                black_box(key.as_str()),
+                Some(black_box(&record)),
+                &[],
+                NOW,
+                None,
+            )
+        })
     });
     group.bench_function("validate, one scope", |b| {
         b.iter(|| {
@@ -97,6 +121,7 @@ fn core(c: &mut Criterion) {
                 Some(black_box(&record)),
                 &["sims:read"],
                 NOW,
+                None,
             )
         })
     });
@@ -104,10 +129,44 @@ fn core(c: &mut Criterion) {
     // to its store read.
     let parsed = parse(&key).expect("a valid key");
     group.bench_function("verdict_for (parsed)", |b| {
-        b.iter(|| verdict_for(black_box(&parsed), Some(black_box(&record)), &[], NOW))
+        b.iter(|| verdict_for(black_box(&parsed), Some(black_box(&record)), &[], NOW, None))
     });
+    // The IP check's cost: the same validation of an unrestricted record
+    // and of one restricted to three blocks, from an allowed address.
+    let (limited, source) = restricted(&record);
+    assert_eq!(
+        validate(&key, Some(&limited), &[], NOW, source).code,
+        VerdictCode::Valid
+    );
+    group.bench_function("validate, no allowed_ips", |b| {
+        b.iter(|| {
+            validate(
+                black_box(key.as_str()),
+                Some(black_box(&record)),
+                &[],
+                NOW,
+                black_box(source),
+            )
+        })
+    });
+    group.bench_function("validate, 3 allowed blocks, source in the third", |b| {
+        b.iter(|| {
+            validate(
+                black_box(key.as_str()),
+                Some(black_box(&limited)),
+                &[],
+                NOW,
+                black_box(source),
+            )
+        })
+    });
+    let allowed = &limited.allowed_ips;
+    group.bench_function(
+        "allowed_ips.admits alone, 3 blocks, source in the third",
+        |b| b.iter(|| black_box(allowed).admits(black_box(source))),
+    );
     group.bench_function("validate, unknown key id", |b| {
-        b.iter(|| validate(black_box(key.as_str()), None, &[], NOW))
+        b.iter(|| validate(black_box(key.as_str()), None, &[], NOW, None))
     });
     group.finish();
 }
@@ -127,12 +186,16 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 /// Hash, parse and validate timed in turn, round after round; prints the
-/// median per call and the median of each round's ratio to the hash.
+/// median per call and the median of each round's ratio to the hash. Then
+/// the IP check alone: validate of an unrestricted record and of one with
+/// three blocks, alternated, and the median of the rounds' differences.
 fn alternated_ratios(rounds: usize, calls: u32) {
     let (key, record) = key_and_record();
+    let (limited, source) = restricted(&record);
     let key = key.as_str();
-    let mut times: [Vec<f64>; 4] = Default::default();
+    let mut times: [Vec<f64>; 6] = Default::default();
     let mut ratios: [Vec<f64>; 3] = Default::default();
+    let mut ip_costs = Vec::new();
     for _ in 0..rounds {
         let hash = per_call(calls, || {
             let digest: [u8; 32] = Sha256::digest(black_box(key).as_bytes()).into();
@@ -142,7 +205,13 @@ fn alternated_ratios(rounds: usize, calls: u32) {
             black_box(parse(black_box(key)).map(|p| p.key_id.len()).ok());
         });
         let plain = per_call(calls, || {
-            black_box(validate(black_box(key), Some(black_box(&record)), &[], NOW));
+            black_box(validate(
+                black_box(key),
+                Some(black_box(&record)),
+                &[],
+                NOW,
+                None,
+            ));
         });
         let scoped = per_call(calls, || {
             black_box(validate(
@@ -150,16 +219,39 @@ fn alternated_ratios(rounds: usize, calls: u32) {
                 Some(black_box(&record)),
                 &["sims:read"],
                 NOW,
+                None,
             ));
         });
-        for (i, t) in [hash, parse, plain, scoped].into_iter().enumerate() {
+        let open = per_call(calls, || {
+            black_box(validate(
+                black_box(key),
+                Some(black_box(&record)),
+                &[],
+                NOW,
+                black_box(source),
+            ));
+        });
+        let ip = per_call(calls, || {
+            black_box(validate(
+                black_box(key),
+                Some(black_box(&limited)),
+                &[],
+                NOW,
+                black_box(source),
+            ));
+        });
+        for (i, t) in [hash, parse, plain, scoped, open, ip]
+            .into_iter()
+            .enumerate()
+        {
             times[i].push(t);
         }
         for (i, t) in [parse, plain, scoped].into_iter().enumerate() {
             ratios[i].push(t / hash);
         }
+        ip_costs.push(ip - open);
     }
-    let [hash, parse, plain, scoped] = times.map(median);
+    let [hash, parse, plain, scoped, open, ip] = times.map(median);
     let [parse_ratio, plain_ratio, scoped_ratio] = ratios.map(median);
     println!(
         "\nalternated: {rounds} rounds x {calls} calls, median ns per call; ratio = median of the rounds' t / sha256"
@@ -170,6 +262,13 @@ fn alternated_ratios(rounds: usize, calls: u32) {
     println!("| validate, no scope | {plain:.1} | {plain_ratio:.2} |");
     println!("| validate, one scope | {scoped:.1} | {scoped_ratio:.2} |");
     println!("goal: validate <= 2.00 x sha256; SHA-NI: {}", sha_ni());
+    println!("\n| call | ns per call |\n| --- | ---: |");
+    println!("| validate, no allowed_ips | {open:.1} |");
+    println!("| validate, 3 allowed blocks, source in the third | {ip:.1} |");
+    println!(
+        "IP check: {:.1} ns (median of the rounds' differences); goal <= 20 ns",
+        median(ip_costs)
+    );
 }
 
 criterion_group!(benches, core);

@@ -1,10 +1,12 @@
 //! The verification verdict: what `POST /verify`, the authorizer and the
 //! WebAssembly package all answer, computed from a presented key, the key's
-//! record, the required scopes and the current time (an argument: the core
-//! has no clock).
+//! record, the required scopes, the current time and the caller's source
+//! address (arguments: the core has no clock and no network).
 
 use crate::key;
+use crate::record::{DecisionFields, KeyRecord};
 use crate::scope;
+use core::net::IpAddr;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 
@@ -21,10 +23,22 @@ pub enum VerdictCode {
     ApplicationRevoked,
     OwnerDeleted,
     InsufficientScope,
+    IpNotAllowed,
+    /// A rate limit's window is full: only keyward, which holds the
+    /// counters, answers it.
+    RateLimited,
+    /// The credits are spent: only keyward answers it, as `RateLimited`.
+    UsageExceeded,
+    /// A metered key passed every check the record allows: the core cannot
+    /// accept it, keyward must (`POST /verify` debits its limits). The
+    /// service turns it into `Valid`, `RateLimited` or `UsageExceeded`;
+    /// at the edge it is a refusal, so an integration that skips the
+    /// central call fails closed.
+    CentralCheckRequired,
 }
 
 impl VerdictCode {
-    pub const ALL: [VerdictCode; 9] = [
+    pub const ALL: [VerdictCode; 13] = [
         Self::Valid,
         Self::Malformed,
         Self::NotFound,
@@ -34,6 +48,10 @@ impl VerdictCode {
         Self::ApplicationRevoked,
         Self::OwnerDeleted,
         Self::InsufficientScope,
+        Self::IpNotAllowed,
+        Self::RateLimited,
+        Self::UsageExceeded,
+        Self::CentralCheckRequired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,78 +65,18 @@ impl VerdictCode {
             Self::ApplicationRevoked => "APPLICATION_REVOKED",
             Self::OwnerDeleted => "OWNER_DELETED",
             Self::InsufficientScope => "INSUFFICIENT_SCOPE",
+            Self::IpNotAllowed => "IP_NOT_ALLOWED",
+            Self::RateLimited => "RATE_LIMITED",
+            Self::UsageExceeded => "USAGE_EXCEEDED",
+            Self::CentralCheckRequired => "CENTRAL_CHECK_REQUIRED",
         }
     }
-}
 
-/// A key's stored status. `expired` is never stored: it is derived from
-/// `expires_at` on every read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StoredKeyStatus {
-    Active,
-    Disabled,
-    Revoked,
-}
-
-/// A key's status as seen at a given time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyStatus {
-    Active,
-    Disabled,
-    Revoked,
-    Expired,
-}
-
-impl KeyStatus {
-    /// The one rule for a key's status at `now`: revoked (now, or at the end
-    /// of a regenerate grace period) wins, then expiry, then what is stored.
-    pub fn at(stored: StoredKeyStatus, expires_at: i64, revoke_at: Option<i64>, now: i64) -> Self {
-        match stored {
-            StoredKeyStatus::Revoked => Self::Revoked,
-            _ if revoke_at.is_some_and(|t| t <= now) => Self::Revoked,
-            _ if expires_at <= now => Self::Expired,
-            StoredKeyStatus::Active => Self::Active,
-            StoredKeyStatus::Disabled => Self::Disabled,
-        }
+    /// Whether the core's [`decide`] can answer it: all but the two that
+    /// need keyward's counters.
+    pub fn decided_by_core(self) -> bool {
+        !matches!(self, Self::RateLimited | Self::UsageExceeded)
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ApplicationStatus {
-    Active,
-    Revoked,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OwnerStatus {
-    Active,
-    Deleted,
-}
-
-/// Everything a verifier needs about one key, in one item: what
-/// `GET /keys/{id}/record` returns and the WebAssembly validator checks.
-/// It holds the key's hash, never the key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KeyRecord {
-    pub key_id: String,
-    pub application_id: String,
-    pub account: String,
-    /// Lower-case hex SHA-256 of the whole key string.
-    pub hash: String,
-    pub status: StoredKeyStatus,
-    /// Epoch seconds; the key is expired from this second on.
-    pub expires_at: i64,
-    /// Epoch seconds at which a regenerated key's grace period ends.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revoke_at: Option<i64>,
-    pub scopes: Vec<String>,
-    pub application_status: ApplicationStatus,
-    pub owner_status: OwnerStatus,
 }
 
 /// The answer to a verification.
@@ -218,46 +176,20 @@ pub fn not_found_after_equal_work<'a>(parsed: &key::ParsedKey<'a>) -> Verdict<'a
     Verdict::not_found(parsed.key_id)
 }
 
-/// The fields of a record the decision reads, borrowed: what
-/// [`KeyRecord::decision_fields`] gives, and what the WebAssembly exports
-/// read from a JS record without copying the rest. `G` is how a granted
-/// scope is held (`String` in a `KeyRecord`, `&str` elsewhere).
-#[derive(Clone, Copy)]
-pub struct DecisionFields<'a, G> {
-    pub key_id: &'a str,
-    pub hash: &'a str,
-    pub status: StoredKeyStatus,
-    pub expires_at: i64,
-    pub revoke_at: Option<i64>,
-    pub scopes: &'a [G],
-    pub application_status: ApplicationStatus,
-    pub owner_status: OwnerStatus,
-}
-
-impl KeyRecord {
-    pub fn decision_fields(&self) -> DecisionFields<'_, String> {
-        DecisionFields {
-            key_id: &self.key_id,
-            hash: &self.hash,
-            status: self.status,
-            expires_at: self.expires_at,
-            revoke_at: self.revoke_at,
-            scopes: &self.scopes,
-            application_status: self.application_status,
-            owner_status: self.owner_status,
-        }
-    }
-}
-
 /// The one decision: the verdict code for a parsed key against its record's
 /// fields (or `None` when no record exists), the scopes the caller
-/// requires, at time `now` (epoch seconds). `NOT_FOUND` exactly when the key
-/// did not match a record. Allocates nothing.
+/// requires, at time `now` (epoch seconds), for a caller at `source_ip`
+/// (`None`: unknown, which a key restricted to some addresses refuses).
+/// `NOT_FOUND` exactly when the key did not match a record. After the
+/// record's own refusals: `INSUFFICIENT_SCOPE`, `IP_NOT_ALLOWED`, then,
+/// for a metered key that passed them all, `CENTRAL_CHECK_REQUIRED`.
+/// Allocates nothing.
 pub fn decide<G: AsRef<str>>(
     parsed: &key::ParsedKey<'_>,
     record: Option<&DecisionFields<'_, G>>,
     required_scopes: &[&str],
     now: i64,
+    source_ip: Option<IpAddr>,
 ) -> VerdictCode {
     let Some(record) = record else {
         // black_box keeps the optimiser from eliding the unused comparison.
@@ -270,74 +202,39 @@ pub fn decide<G: AsRef<str>>(
     if !matched || record.key_id != parsed.key_id {
         return VerdictCode::NotFound;
     }
-    match record.standing(now) {
-        VerdictCode::Valid => {
-            let granted = || record.scopes.iter().map(AsRef::as_ref);
-            if required_scopes
-                .iter()
-                .all(|required| scope::granted_by(granted(), required))
-            {
-                VerdictCode::Valid
-            } else {
-                VerdictCode::InsufficientScope
-            }
-        }
-        refused => refused,
+    let standing = record.standing(now);
+    if standing != VerdictCode::Valid {
+        return standing;
     }
-}
-
-/// A key's standing at `now`: what verification answers for the right
-/// secret before scopes are considered, the refusals in their precedence
-/// (application revoked, owner deleted, revoked, expired, disabled), else
-/// `Valid`. Key views carry it, so no read shows a key as working that
-/// verification refuses.
-pub fn standing(
-    application_status: ApplicationStatus,
-    owner_status: OwnerStatus,
-    status: StoredKeyStatus,
-    expires_at: i64,
-    revoke_at: Option<i64>,
-    now: i64,
-) -> VerdictCode {
-    if application_status == ApplicationStatus::Revoked {
-        VerdictCode::ApplicationRevoked
-    } else if owner_status == OwnerStatus::Deleted {
-        VerdictCode::OwnerDeleted
-    } else {
-        match KeyStatus::at(status, expires_at, revoke_at, now) {
-            KeyStatus::Revoked => VerdictCode::Revoked,
-            KeyStatus::Expired => VerdictCode::Expired,
-            KeyStatus::Disabled => VerdictCode::Disabled,
-            KeyStatus::Active => VerdictCode::Valid,
-        }
+    let granted = || record.scopes.iter().map(AsRef::as_ref);
+    if !required_scopes
+        .iter()
+        .all(|required| scope::granted_by(granted(), required))
+    {
+        return VerdictCode::InsufficientScope;
     }
-}
-
-impl<G> DecisionFields<'_, G> {
-    /// [`standing`] of these fields.
-    pub fn standing(&self, now: i64) -> VerdictCode {
-        standing(
-            self.application_status,
-            self.owner_status,
-            self.status,
-            self.expires_at,
-            self.revoke_at,
-            now,
-        )
+    if !record.allowed_ips.admits(source_ip) {
+        return VerdictCode::IpNotAllowed;
     }
+    if record.metered {
+        return VerdictCode::CentralCheckRequired;
+    }
+    VerdictCode::Valid
 }
 
 /// The verdict for a parsed key against its record (or `None` when no
 /// record exists), the scopes the caller requires, at time `now` (epoch
-/// seconds): [`decide`], with the record's fields when the key matched.
+/// seconds), from `source_ip`: [`decide`], with the record's fields when
+/// the key matched.
 pub fn verdict_for<'a>(
     parsed: &key::ParsedKey<'a>,
     record: Option<&'a KeyRecord>,
     required_scopes: &[&str],
     now: i64,
+    source_ip: Option<IpAddr>,
 ) -> Verdict<'a> {
     let fields = record.map(KeyRecord::decision_fields);
-    let code = decide(parsed, fields.as_ref(), required_scopes, now);
+    let code = decide(parsed, fields.as_ref(), required_scopes, now, source_ip);
     match record {
         Some(record) if code != VerdictCode::NotFound => Verdict::matched(
             code,
@@ -352,15 +249,17 @@ pub fn verdict_for<'a>(
 }
 
 /// The whole verification in one call: parse (shape and checksum), then
-/// [`verdict_for`]. Allocates nothing: the verdict borrows.
+/// [`verdict_for`]. Allocates nothing: the verdict borrows. A source
+/// address given as text goes through [`crate::parse_source_ip`] first.
 pub fn validate<'a>(
     presented: &'a str,
     record: Option<&'a KeyRecord>,
     required_scopes: &[&str],
     now: i64,
+    source_ip: Option<IpAddr>,
 ) -> Verdict<'a> {
     match key::parse(presented) {
-        Ok(parsed) => verdict_for(&parsed, record, required_scopes, now),
+        Ok(parsed) => verdict_for(&parsed, record, required_scopes, now, source_ip),
         Err(_) => Verdict::malformed(),
     }
 }
@@ -368,6 +267,8 @@ pub fn validate<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::{ApplicationStatus, OwnerStatus, StoredKeyStatus};
+    use crate::{AllowedIps, parse_source_ip};
     use std::collections::HashSet;
 
     const NOW: i64 = 1_800_000_000;
@@ -385,6 +286,8 @@ mod tests {
             scopes: vec!["sims:*".into(), "billing:read".into()],
             application_status: ApplicationStatus::Active,
             owner_status: OwnerStatus::Active,
+            allowed_ips: AllowedIps::default(),
+            metered: false,
         };
         (key, record)
     }
@@ -395,7 +298,7 @@ mod tests {
         let mut seen = HashSet::new();
         let mut check =
             |presented: &str, record: Option<&KeyRecord>, scopes: &[&str], now, want| {
-                let verdict = validate(presented, record, scopes, now);
+                let verdict = validate(presented, record, scopes, now, None);
                 assert_eq!(verdict.code, want, "presented {presented:?}");
                 assert_eq!(verdict.valid, want == VerdictCode::Valid);
                 seen.insert(want);
@@ -470,15 +373,85 @@ mod tests {
         };
         check(&key, Some(&graced), &[], NOW + 9, VerdictCode::Valid);
         check(&key, Some(&graced), &[], NOW + 10, VerdictCode::Revoked);
-        assert_eq!(seen.len(), VerdictCode::ALL.len(), "codes seen: {seen:?}");
+        let mut check_from = |record: &KeyRecord, scopes: &[&str], source: &str, want| {
+            let verdict = validate(&key, Some(record), scopes, NOW, parse_source_ip(source));
+            assert_eq!(verdict.code, want, "from {source:?}");
+            assert_eq!(verdict.valid, want == VerdictCode::Valid);
+            seen.insert(want);
+        };
+        let restricted = KeyRecord {
+            allowed_ips: AllowedIps::parse(["192.0.2.0/24", "2001:db8::/32"]).unwrap(),
+            ..record.clone()
+        };
+        check_from(&restricted, &[], "192.0.2.255", VerdictCode::Valid);
+        check_from(&restricted, &[], "::ffff:192.0.2.1", VerdictCode::Valid);
+        check_from(&restricted, &[], "2001:db8::7", VerdictCode::Valid);
+        check_from(&restricted, &[], "192.0.3.0", VerdictCode::IpNotAllowed);
+        check_from(&restricted, &[], "", VerdictCode::IpNotAllowed);
+        check_from(&restricted, &[], "192.0.2.1/32", VerdictCode::IpNotAllowed);
+        // Scope outranks the address; any address suits an unrestricted key.
+        check_from(
+            &restricted,
+            &["billing:write"],
+            "198.51.100.1",
+            VerdictCode::InsufficientScope,
+        );
+        check_from(&record, &[], "198.51.100.1", VerdictCode::Valid);
+        let metered = KeyRecord {
+            metered: true,
+            ..restricted.clone()
+        };
+        check_from(
+            &metered,
+            &[],
+            "192.0.2.1",
+            VerdictCode::CentralCheckRequired,
+        );
+        check_from(&metered, &[], "198.51.100.1", VerdictCode::IpNotAllowed);
+        check_from(
+            &metered,
+            &["billing:write"],
+            "192.0.2.1",
+            VerdictCode::InsufficientScope,
+        );
+        let core_codes = VerdictCode::ALL.iter().filter(|c| c.decided_by_core());
+        assert_eq!(seen.len(), core_codes.count(), "codes seen: {seen:?}");
+        assert!(seen.iter().all(|c| c.decided_by_core()));
+    }
+
+    #[test]
+    fn a_metered_key_is_never_valid_from_the_core() {
+        let (key, record) = key_and_record();
+        let metered = KeyRecord {
+            metered: true,
+            ..record
+        };
+        let verdict = validate(&key, Some(&metered), &["sims:read"], NOW, None);
+        assert_eq!(verdict.code, VerdictCode::CentralCheckRequired);
+        assert!(!verdict.valid);
+        // The key matched: the caller gets its public fields for the
+        // central call.
+        assert_eq!(verdict.application_id.as_deref(), Some("app_1"));
+        let disabled = KeyRecord {
+            status: StoredKeyStatus::Disabled,
+            ..metered.clone()
+        };
+        assert_eq!(
+            validate(&key, Some(&disabled), &[], NOW, None).code,
+            VerdictCode::Disabled
+        );
+        assert_eq!(
+            validate(&key, Some(&metered), &[], NOW + 3600, None).code,
+            VerdictCode::Expired
+        );
     }
 
     #[test]
     fn wrong_secret_answers_exactly_like_an_unknown_key() {
         let (key, record) = key_and_record();
         let (_, other_secret) = key::format_key("acme", &[7; 16], &[8; 32]);
-        let wrong = validate(&other_secret, Some(&record), &[], NOW);
-        let unknown = validate(&other_secret, None, &[], NOW);
+        let wrong = validate(&other_secret, Some(&record), &[], NOW, None);
+        let unknown = validate(&other_secret, None, &[], NOW, None);
         assert_eq!(wrong, unknown);
         assert_eq!(wrong.code, VerdictCode::NotFound);
         // Even a revoked record says nothing to a wrong secret.
@@ -486,9 +459,12 @@ mod tests {
             status: StoredKeyStatus::Revoked,
             ..record.clone()
         };
-        assert_eq!(validate(&other_secret, Some(&revoked), &[], NOW), unknown);
         assert_eq!(
-            validate(&key, Some(&record), &[], NOW).code,
+            validate(&other_secret, Some(&revoked), &[], NOW, None),
+            unknown
+        );
+        assert_eq!(
+            validate(&key, Some(&record), &[], NOW, None).code,
             VerdictCode::Valid
         );
     }
@@ -498,7 +474,7 @@ mod tests {
         let (key, mut record) = key_and_record();
         record.key_id = "0".repeat(22);
         assert_eq!(
-            validate(&key, Some(&record), &[], NOW).code,
+            validate(&key, Some(&record), &[], NOW, None).code,
             VerdictCode::NotFound
         );
     }
@@ -514,7 +490,7 @@ mod tests {
             ..record.clone()
         };
         assert_eq!(
-            validate(&key, Some(&both), &[], NOW).code,
+            validate(&key, Some(&both), &[], NOW, None).code,
             VerdictCode::ApplicationRevoked
         );
         let disabled_and_expired = KeyRecord {
@@ -522,7 +498,7 @@ mod tests {
             ..record
         };
         assert_eq!(
-            validate(&key, Some(&disabled_and_expired), &[], NOW + 7200).code,
+            validate(&key, Some(&disabled_and_expired), &[], NOW + 7200, None).code,
             VerdictCode::Expired
         );
     }
@@ -537,11 +513,11 @@ mod tests {
     #[test]
     fn verdict_json_shape() {
         let (key, record) = key_and_record();
-        let json = serde_json::to_value(validate(&key, Some(&record), &[], NOW)).unwrap();
+        let json = serde_json::to_value(validate(&key, Some(&record), &[], NOW, None)).unwrap();
         assert_eq!(json["code"], "VALID");
         assert_eq!(json["valid"], true);
         assert_eq!(json["expires_at"], NOW + 3600);
-        let json = serde_json::to_value(validate("x", None, &[], NOW)).unwrap();
+        let json = serde_json::to_value(validate("x", None, &[], NOW, None)).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"valid": false, "code": "MALFORMED"})

@@ -14,7 +14,10 @@ use wasm_validator::{VerdictCode, base62, validate};
 fn a_secret_beyond_32_bytes_is_malformed() {
     let found = "kw_05ti3LMvbf87xXWt5lJWzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzVS0GgxCY";
     assert_eq!(key::parse(found).err(), Some(MalformedReason::BadCharacter));
-    assert_eq!(validate(found, None, &[], 0).code, VerdictCode::Malformed);
+    assert_eq!(
+        validate(found, None, &[], 0, None).code,
+        VerdictCode::Malformed
+    );
 
     // The same key with the largest secret 32 bytes hold parses.
     let largest = base62::encode(&[0xff; SECRET_BYTES], SECRET_LEN);

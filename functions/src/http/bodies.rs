@@ -1,9 +1,16 @@
 //! Request bodies as they arrive: unknown fields refused, numbers read as
 //! JSON means them. Each turns into the service's input.
 
+use crate::error::ApiError;
 use crate::secret::Secret;
-use crate::service::{CreateApplication, CreateKey, RegenerateKey, UpdateFields, VerifyRequest};
+use crate::service::{
+    CreateApplication, CreateKey, RegenerateKey, UpdateFields, VerifyContext, VerifyRequest,
+};
+use crate::usage::UsageInput;
+use crate::usage::controls::{cost_from_json, present};
 use serde::Deserialize;
+use serde_json::Value;
+use wasm_validator::parse_source_ip;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,7 +31,7 @@ impl From<CreateApplicationBody> for CreateApplication {
     }
 }
 
-/// PATCH of an application or a key.
+/// PATCH of an application.
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateFieldsBody {
@@ -41,6 +48,32 @@ impl From<UpdateFieldsBody> for UpdateFields {
     }
 }
 
+/// PATCH of a key: the fields of any PATCH and the usage controls, each
+/// absent (unchanged) or `null` (removed) or a value.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKeyBody {
+    name: Option<String>,
+    description: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    rate_limits: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    credits: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    allowed_ips: Option<Value>,
+}
+
+impl UpdateKeyBody {
+    pub fn into_input(self) -> Result<(UpdateFields, UsageInput), ApiError> {
+        let usage = UsageInput::from_json(self.rate_limits, self.credits, self.allowed_ips)?;
+        let fields = UpdateFields {
+            name: self.name,
+            description: self.description,
+        };
+        Ok((fields, usage))
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyBody {
@@ -50,16 +83,24 @@ pub struct CreateKeyBody {
     #[serde(default)]
     scopes: Vec<String>,
     expires_at: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    rate_limits: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    credits: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    allowed_ips: Option<Value>,
 }
 
-impl From<CreateKeyBody> for CreateKey {
-    fn from(b: CreateKeyBody) -> Self {
-        CreateKey {
-            name: b.name,
-            description: b.description,
-            scopes: b.scopes,
-            expires_at: b.expires_at,
-        }
+impl CreateKeyBody {
+    pub fn into_input(self) -> Result<(CreateKey, UsageInput), ApiError> {
+        let usage = UsageInput::from_json(self.rate_limits, self.credits, self.allowed_ips)?;
+        let key = CreateKey {
+            name: self.name,
+            description: self.description,
+            scopes: self.scopes,
+            expires_at: self.expires_at,
+        };
+        Ok((key, usage))
     }
 }
 
@@ -106,14 +147,32 @@ pub struct VerifyBody {
     key: Secret,
     #[serde(default)]
     scopes: Vec<String>,
+    #[serde(default)]
+    source_ip: Option<Value>,
+    #[serde(default)]
+    cost: Option<Value>,
 }
 
-impl From<VerifyBody> for VerifyRequest {
-    fn from(b: VerifyBody) -> Self {
-        VerifyRequest {
-            key: b.key,
-            scopes: b.scopes,
-        }
+impl VerifyBody {
+    /// The request and its context. A `source_ip` that is not an address
+    /// is a bad request (422), not a refusal: the caller sent it wrong.
+    pub fn into_input(self) -> Result<(VerifyRequest, VerifyContext), ApiError> {
+        let source_ip = match self.source_ip {
+            None | Some(Value::Null) => None,
+            Some(Value::String(text)) => {
+                Some(parse_source_ip(&text).ok_or(ApiError::InvalidSourceIp)?)
+            }
+            Some(_) => return Err(ApiError::InvalidSourceIp),
+        };
+        let context = VerifyContext {
+            source_ip,
+            cost: cost_from_json(self.cost.as_ref())?,
+        };
+        let request = VerifyRequest {
+            key: self.key,
+            scopes: self.scopes,
+        };
+        Ok((request, context))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::bodies::{
     CreateApplicationBody, CreateKeyBody, EmptyBody, RegenerateKeyBody, UpdateFieldsBody,
-    VerifyBody,
+    UpdateKeyBody, VerifyBody,
 };
 use super::extract::{AppState, Id, JsonBody, MutationContext, OptionalBody, Paging, PeerIp};
 use crate::auth::Caller;
@@ -13,6 +13,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use std::time::Instant;
+use wasm_validator::VerdictCode;
 
 type Answer<T> = Result<T, ApiError>;
 
@@ -76,10 +77,10 @@ pub(super) async fn create_key(
     body: JsonBody<CreateKeyBody>,
 ) -> Answer<impl IntoResponse> {
     let idem = ctx.idempotency(&caller, &body.raw)?;
-    let input = body.value.into();
+    let (input, usage) = body.value.into_input()?;
     let key = s
         .service
-        .create_key(&caller, &id, &input, idem.as_ref())
+        .create_key_with_usage(&caller, &id, &input, &usage, idem.as_ref())
         .await?;
     Ok(created(key))
 }
@@ -105,10 +106,14 @@ pub(super) async fn update_key(
     State(s): State<AppState>,
     caller: Caller,
     Id(id): Id,
-    body: JsonBody<UpdateFieldsBody>,
+    body: JsonBody<UpdateKeyBody>,
 ) -> Answer<impl IntoResponse> {
-    let input = body.value.into();
-    Ok(Json(s.service.update_key(&caller, &id, &input).await?))
+    let (input, usage) = body.value.into_input()?;
+    Ok(Json(
+        s.service
+            .update_key_with_usage(&caller, &id, &input, &usage)
+            .await?,
+    ))
 }
 
 pub(super) async fn regenerate_key(
@@ -165,13 +170,22 @@ pub(super) async fn verify_key(
     {
         return Err(ApiError::TooManyFailedVerifications(seconds));
     }
-    let verdict = s.service.verify(&body.value.into()).await?;
+    let (request, context) = body.value.into_input()?;
+    let answer = s.service.verify_in(&request, context).await?;
+    // RATE_LIMITED and USAGE_EXCEEDED are a metered key's answers, working
+    // as set, not guesses: counting them would let one busy key shut its
+    // platform's shared address out of every verification.
+    let failed = !answer.verdict.valid
+        && !matches!(
+            answer.verdict.code,
+            VerdictCode::RateLimited | VerdictCode::UsageExceeded
+        );
     if let Some((limit, ip)) = limited
-        && !verdict.valid
+        && failed
     {
         limit.record_failure(ip, Instant::now());
     }
-    Ok(Json(verdict))
+    Ok(Json(answer))
 }
 
 pub(super) async fn list_notifications(

@@ -184,6 +184,8 @@ impl Service {
             if !key.is_live(now) {
                 continue;
             }
+            // The audit's views show a metered key's live counters.
+            let key = self.with_meter(key).await?;
             let mut revoked = key.clone();
             revoked.application_status = ApplicationStatus::Revoked;
             revoked.status = StoredKeyStatus::Revoked;

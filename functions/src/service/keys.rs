@@ -14,6 +14,7 @@ use crate::error::ApiError;
 use crate::idempotency::Idempotency;
 use crate::secret::{self, Secret};
 use crate::store::Write;
+use crate::usage::{Balance, Credits, UsageControls, UsageInput};
 use serde::{Deserialize, Serialize};
 use wasm_validator::{KeyStatus, OwnerStatus, StoredKeyStatus, key};
 
@@ -32,6 +33,9 @@ struct KeyFields {
     name: String,
     description: String,
     scopes: Vec<String>,
+    usage: UsageControls,
+    /// The new key's credit balance (with credits only).
+    balance: Option<Balance>,
 }
 
 impl Service {
@@ -69,19 +73,40 @@ impl Service {
             owner_status: app.owner_status,
             ttl: 0,
             version: 1,
-            usage: Default::default(),
+            usage: fields.usage,
             meter: Default::default(),
-            set_balance: None,
+            set_balance: fields.balance,
         };
         key.ttl = key.purge_after(self.config.retention_seconds());
         Ok((key, secret))
     }
 
+    /// A key without usage controls.
     pub async fn create_key(
         &self,
         caller: &Caller,
         application_id: &str,
         input: &CreateKey,
+        idempotency: Option<&Idempotency>,
+    ) -> Result<CreatedKey, ApiError> {
+        self.create_key_with_usage(
+            caller,
+            application_id,
+            input,
+            &UsageInput::default(),
+            idempotency,
+        )
+        .await
+    }
+
+    /// A key with the rate limits, credits and allowed addresses of
+    /// `usage` (absent: none).
+    pub async fn create_key_with_usage(
+        &self,
+        caller: &Caller,
+        application_id: &str,
+        input: &CreateKey,
+        usage: &UsageInput,
         idempotency: Option<&Idempotency>,
     ) -> Result<CreatedKey, ApiError> {
         self.run(idempotency, |now| async move {
@@ -92,6 +117,8 @@ impl Service {
                 name: validate_name(&input.name)?,
                 description: validate_description(&input.description)?,
                 scopes: validate_scopes(&input.scopes)?,
+                usage: usage.apply_to(&UsageControls::default())?,
+                balance: usage.sets_balance(now),
             };
             caller.require_grantable(&fields.scopes)?;
             let expires_at = resolve_expiry(
@@ -145,21 +172,29 @@ impl Service {
         let app = self.application_for(caller, application_id).await?;
         caller.require_on(perm::KEYS_VIEW, &app)?;
         let now = self.clock.now();
-        let keys: Vec<KeyView> = self
+        let keys: Vec<Key> = self
             .store
             .list_application_keys(application_id)
             .await?
-            .iter()
+            .into_iter()
             .filter(|k| k.status_at(now) != KeyStatus::Revoked)
-            .map(|k| k.view(now))
             .collect();
-        paginate(keys, |k| (k.created_at, k.id.clone()), query)
+        // Paged first: only the page's metered keys cost a meter read.
+        let page = paginate(keys, |k| (k.created_at, k.id.clone()), query)?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for key in page.items {
+            items.push(self.with_meter(key).await?.view(now));
+        }
+        Ok(PageOf {
+            items,
+            next_cursor: page.next_cursor,
+        })
     }
 
     pub async fn get_key(&self, caller: &Caller, id: &str) -> Result<KeyView, ApiError> {
         let (key, app) = self.key_for(caller, id).await?;
         caller.require_on(perm::KEYS_VIEW, &app)?;
-        Ok(key.view(self.clock.now()))
+        Ok(self.with_meter(key).await?.view(self.clock.now()))
     }
 
     /// The record the WebAssembly validator checks (`records:read`).
@@ -194,18 +229,33 @@ impl Service {
             || async move {
                 let (key, app) = self.key_for(caller, id).await?;
                 caller.require_on(permission, &app)?;
-                Ok(key)
+                // Views before and after show the live counters.
+                self.with_meter(key).await
             },
             change,
         )
         .await
     }
 
+    /// A PATCH of the name or the description.
     pub async fn update_key(
         &self,
         caller: &Caller,
         id: &str,
         input: &UpdateFields,
+    ) -> Result<KeyView, ApiError> {
+        self.update_key_with_usage(caller, id, input, &UsageInput::default())
+            .await
+    }
+
+    /// A PATCH that may also set or remove usage controls; naming
+    /// `credits` sets the balance to its `remaining`.
+    pub async fn update_key_with_usage(
+        &self,
+        caller: &Caller,
+        id: &str,
+        input: &UpdateFields,
+        usage: &UsageInput,
     ) -> Result<KeyView, ApiError> {
         let name = input.name.as_deref().map(validate_name).transpose()?;
         let description = input
@@ -213,6 +263,9 @@ impl Service {
             .as_deref()
             .map(validate_description)
             .transpose()?;
+        // Checked before any read, as the name is; applied to the key as
+        // read at each attempt.
+        usage.apply_to(&UsageControls::default())?;
         self.change_key(
             caller,
             id,
@@ -226,6 +279,8 @@ impl Service {
                 let mut updated = key.clone();
                 updated.name = name.clone().unwrap_or(updated.name);
                 updated.description = description.clone().unwrap_or(updated.description);
+                updated.usage = usage.apply_to(&key.usage)?;
+                updated.set_balance = usage.sets_balance(now);
                 Ok(updated)
             },
         )
@@ -322,6 +377,7 @@ impl Service {
             let (old, app) = self.key_for(caller, id).await?;
             caller.require_on(perm::KEYS_CREATE, &app)?;
             caller.require_on(perm::KEYS_REVOKE, &app)?;
+            let old = self.with_meter(old).await?;
             let creator = self.creator_guard(caller, now).await?;
             // The new key is the caller's: it may carry only scopes the
             // caller could grant (as at creation).
@@ -349,14 +405,32 @@ impl Service {
             if old.owner_status == OwnerStatus::Deleted {
                 return Err(ApiError::OwnerDeleted);
             }
+            // The credits move: the new key takes the old key's live
+            // balance, and the old key keeps none, so no credit can be
+            // spent twice through a grace period (README, "Usage control").
+            let balance = old.meter.balance(&old.usage, now);
             let fields = KeyFields {
                 name: old.name.clone(),
                 description: old.description.clone(),
                 scopes: old.scopes.clone(),
+                usage: old.usage.clone(),
+                balance,
             };
             let (mut new_key, secret) = self.mint_key(caller, &app, fields, expires_at, now)?;
             new_key.replaces = Some(old.id.clone());
             let mut retired = old.clone();
+            if balance.is_some() {
+                // No refill either: a refill in the grace period would
+                // give the old key credits again.
+                retired.usage.credits = Some(Credits {
+                    remaining: 0,
+                    refill: None,
+                });
+                retired.set_balance = Some(Balance {
+                    remaining: 0,
+                    period: 0,
+                });
+            }
             retired.replaced_by = Some(new_key.id.clone());
             retired.updated_at = now;
             if grace > 0 {

@@ -25,6 +25,7 @@ pub use keys::CreatedKey;
 pub use notices::{LogPublisher, NoticePublisher, NotifyReport};
 pub use offboarding::Offboarded;
 pub use paging::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, PageOf, PageQuery};
+pub use verify::{VerifyAnswer, VerifyContext};
 
 use crate::auth::{Caller, perm};
 use crate::clock::Clock;
@@ -232,6 +233,15 @@ impl Service {
             .await?
             .ok_or(ApiError::KeyNotFound)?;
         Ok((key, app))
+    }
+
+    /// `key` with its live counters when it is metered (a read of its
+    /// meter); an unmetered key costs no read.
+    async fn with_meter(&self, mut key: Key) -> Result<Key, ApiError> {
+        if key.usage.is_metered() {
+            key.meter = self.store.read_meter(&key).await?;
+        }
+        Ok(key)
     }
 
     fn may_view_application(caller: &Caller, app: &Application) -> bool {

@@ -83,6 +83,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// or in the same commit; otherwise the commit conflicts.
 /// `expected: None` means the item must not exist;
 /// `Some(v)` means its stored version must be `v` (the item carries `v + 1`).
+// A commit holds a handful of writes, built once; boxing the key would
+// only add noise at every site that builds one.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Write {
     /// The guard that serialises application creation in an account: its
@@ -181,26 +184,14 @@ pub trait Store: Send + Sync + 'static {
     }
     /// A metered key's live counters at the time of the read: DynamoDB's
     /// came with the key item (`key.meter`); SQLite reads its meter rows.
-    async fn read_meter(&self, key: &Key) -> StoreResult<Meter> {
-        let _ = key;
-        Err(StoreError::Internal {
-            context: "this store keeps no meters yet".into(),
-            source: None,
-        })
-    }
+    async fn read_meter(&self, key: &Key) -> StoreResult<Meter>;
     /// Debits `cost` from every rate limit's current window and from the
     /// credits of `key` (as `get_key` read it) at `now`, all together or
     /// not at all, exactly under any concurrency across processes: the
     /// store decides with [`crate::usage::decide`] on counters it holds
     /// still (SQLite, in one transaction) or checks in its write (DynamoDB,
     /// a conditional update), and answers the counters after.
-    async fn debit(&self, key: &Key, cost: u64, now: i64) -> StoreResult<Metered> {
-        let _ = (key, cost, now);
-        Err(StoreError::Internal {
-            context: "this store keeps no meters yet".into(),
-            source: None,
-        })
-    }
+    async fn debit(&self, key: &Key, cost: u64, now: i64) -> StoreResult<Metered>;
 }
 
 /// The outcome of [`Store::debit`].

@@ -168,6 +168,15 @@ pub enum Refusal {
     UsageExceeded,
 }
 
+impl From<Refusal> for wasm_validator::VerdictCode {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::RateLimited => Self::RateLimited,
+            Refusal::UsageExceeded => Self::UsageExceeded,
+        }
+    }
+}
+
 /// The verdict on a metered verification that passed every other check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -269,8 +278,6 @@ mod tests {
     }
 
     fn controls(limits: Vec<RateLimit>, credits: Option<Credits>) -> UsageControls {
-        // Allowed addresses play no part in metering.
-        #[allow(clippy::needless_update)]
         UsageControls {
             rate_limits: limits,
             credits,

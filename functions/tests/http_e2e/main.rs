@@ -34,3 +34,5 @@ mod offboarding;
 mod permissions;
 mod routes;
 mod secrets;
+mod usage;
+mod usage_controls;

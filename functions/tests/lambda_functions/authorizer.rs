@@ -87,3 +87,135 @@ async fn the_authorizer_allows_valid_keys_and_denies_every_other() {
         assert!(denied["context"].get("key_id").is_none());
     }
 }
+
+/// The authorizer event of a request from `source_ip` (`None`: none given).
+fn event_from(authorization: &str, source_ip: Option<&str>) -> Value {
+    let mut event = authorizer_event(authorization);
+    match source_ip {
+        Some(ip) => event["requestContext"]["http"]["sourceIp"] = ip.into(),
+        None => {
+            let http = event["requestContext"]["http"].as_object_mut().unwrap();
+            http.remove("sourceIp");
+        }
+    }
+    event
+}
+
+/// A key of `app` with the usage controls of `usage` (a body's fields).
+async fn key_with_usage(service: &Service, owner: &Caller, app: &str, usage: Value) -> String {
+    let field = |name: &str| usage.get(name).cloned();
+    let usage = keyward::usage::UsageInput::from_json(
+        field("rate_limits"),
+        field("credits"),
+        field("allowed_ips"),
+    )
+    .unwrap();
+    let created = service
+        .create_key_with_usage(owner, app, &fixtures::key("k"), &usage, None)
+        .await
+        .unwrap();
+    created.secret.expose().to_owned()
+}
+
+/// The authorizer checks a key's allowed addresses against the address API
+/// Gateway saw (`requestContext.http.sourceIp`), never a header the client
+/// writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_authorizer_checks_the_requests_source_address() {
+    if !moto::available() {
+        return;
+    }
+    let (client, table) = moto::table().await;
+    let service = service(client, &table);
+    let alice = caller("alice");
+    let app = new_app(&service, &alice).await;
+    let restricted = key_with_usage(
+        &service,
+        &alice,
+        &app,
+        json!({ "allowed_ips": ["203.0.113.0/24", "2001:db8::/32"] }),
+    )
+    .await;
+    let authorizer = LambdaProcess::start(
+        env!("CARGO_BIN_EXE_authorizer"),
+        "authorizer",
+        &moto::function_env(&table),
+    )
+    .await;
+    let decide = |source_ip: Option<&str>| {
+        let event = event_from(&format!("Bearer {restricted}"), source_ip);
+        let authorizer = &authorizer;
+        async move {
+            match authorizer.invoke(event).await {
+                Outcome::Response(r) => r,
+                other => panic!("authorizer failed: {other:?}"),
+            }
+        }
+    };
+    // The fixture's own request comes from 203.0.113.9.
+    for ip in [
+        Some("203.0.113.9"),
+        Some("2001:db8::7"),
+        Some("::ffff:203.0.113.1"),
+    ] {
+        let allowed = decide(ip).await;
+        assert_eq!(allowed["isAuthorized"], true, "{ip:?}: {allowed}");
+    }
+    // X-Forwarded-For says 203.0.113.9 in every event: it is not read.
+    for ip in [
+        Some("198.51.100.1"),
+        Some("2001:db9::1"),
+        Some("not an address"),
+        None,
+    ] {
+        let denied = decide(ip).await;
+        assert_eq!(denied["isAuthorized"], false, "{ip:?}: {denied}");
+        assert_eq!(denied["context"]["code"], "IP_NOT_ALLOWED", "{ip:?}");
+    }
+}
+
+/// Each authorized request costs a metered key 1: two credits let two
+/// requests through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_authorizer_debits_a_metered_key_one_per_request() {
+    if !moto::available() {
+        return;
+    }
+    let (client, table) = moto::table().await;
+    let service = service(client, &table);
+    let alice = caller("alice");
+    let app = new_app(&service, &alice).await;
+    let metered = key_with_usage(
+        &service,
+        &alice,
+        &app,
+        json!({ "credits": { "remaining": 2 } }),
+    )
+    .await;
+    let authorizer = LambdaProcess::start(
+        env!("CARGO_BIN_EXE_authorizer"),
+        "authorizer",
+        &moto::function_env(&table),
+    )
+    .await;
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        match authorizer
+            .invoke(authorizer_event(&format!("Bearer {metered}")))
+            .await
+        {
+            Outcome::Response(r) => {
+                answers.push((r["isAuthorized"].clone(), r["context"]["code"].clone()))
+            }
+            other => panic!("authorizer failed: {other:?}"),
+        }
+    }
+    assert_eq!(
+        answers,
+        [
+            (json!(true), Value::Null),
+            (json!(true), Value::Null),
+            (json!(false), json!("USAGE_EXCEEDED")),
+        ]
+    );
+}

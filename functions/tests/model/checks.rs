@@ -170,29 +170,79 @@ impl Runner<'_> {
                 model.counted(a)
             );
         }
-        for (k, key) in model.keys.iter().enumerate() {
+        // Every secret verified, at a cost of 1: a metered key spends.
+        for k in 0..self.model.keys.len() {
             let required = REQUIRED_SCOPES[(step + k) % REQUIRED_SCOPES.len()];
-            let expected = model.verdict(key, required);
-            let request = VerifyRequest {
-                key: Secret::new(key.secret.clone()),
-                scopes: required.iter().map(|s| s.to_string()).collect(),
-            };
-            let verdict = self
-                .sut
-                .service
-                .verify(&request)
-                .await
-                .map_err(|e| TestCaseError::fail(format!("verify: {e:?}")))?;
-            let code = serde_json::to_value(verdict.code).unwrap();
-            ensure!(
-                code == expected && verdict.key_id.as_deref() == Some(key.id.as_str()),
-                "key {k} ({}) verifies as {code} with {required:?}; the model says {expected} \
-                 for {key:?} at {}",
-                key.id,
-                model.now
-            );
-            self.verdicts.insert(expected);
+            self.verify(k, required, 1).await?;
         }
+        Ok(())
+    }
+
+    /// Key `k` verified with `required` at `cost`, by the service and by the
+    /// model: the same code, and for a metered key that reached its
+    /// counters, the same credits and limit left.
+    pub async fn verify(
+        &mut self,
+        k: usize,
+        required: &[&str],
+        cost: u64,
+    ) -> Result<(), TestCaseError> {
+        let before = format!("{:?}", self.model.keys[k]);
+        let expected = self.model.verify(k, required, cost);
+        let key = &self.model.keys[k];
+        let request = VerifyRequest {
+            key: Secret::new(key.secret.clone()),
+            scopes: required.iter().map(|s| s.to_string()).collect(),
+        };
+        let context = VerifyContext {
+            source_ip: None,
+            cost,
+        };
+        let answer = self
+            .sut
+            .service
+            .verify_in(&request, context)
+            .await
+            .map_err(|e| TestCaseError::fail(format!("verify: {e:?}")))?;
+        let code = answer.verdict.code.as_str();
+        ensure!(
+            code == expected && answer.verdict.key_id.as_deref() == Some(key.id.as_str()),
+            "key {k} ({}) verifies as {code} with {required:?} at cost {cost}; the model \
+             says {expected} for {before} at {}",
+            key.id,
+            self.model.now
+        );
+        let counted = matches!(expected, "VALID" | "RATE_LIMITED" | "USAGE_EXCEEDED");
+        let expected_usage = if counted && key.meter.is_metered() {
+            key.meter.report(self.model.now)
+        } else {
+            (None, None)
+        };
+        ensure!(
+            reported(&answer.usage) == expected_usage,
+            "key {k} ({}) at cost {cost} answers {code} with {:?}; the model has {expected_usage:?} \
+             after {before}",
+            key.id,
+            answer.usage
+        );
+        self.verdicts.insert(expected);
+        Ok(())
+    }
+
+    /// A view's usage against the model's meter of key `k`.
+    pub fn check_usage(
+        &self,
+        usage: Option<&keyward::usage::UsageReport>,
+        k: usize,
+        what: &str,
+    ) -> Result<(), TestCaseError> {
+        let meter = &self.model.keys[k].meter;
+        let expected = meter.is_metered().then(|| meter.report(self.model.now));
+        let actual = usage.map(reported);
+        ensure!(
+            actual == expected,
+            "{what}: key {k} shows usage {actual:?}, the model {expected:?} ({meter:?})"
+        );
         Ok(())
     }
 
@@ -217,6 +267,12 @@ impl Runner<'_> {
                 view.replaced_by,
                 view.revoke_at
             );
+            let k = model
+                .keys
+                .iter()
+                .position(|m| m.id == key.id)
+                .unwrap_or_default();
+            self.check_usage(view.usage.as_ref(), k, "get_key")?;
             // Another account's key is not found, never forbidden.
             let other = if key.account == "acme" {
                 User::Carol

@@ -53,6 +53,8 @@ pub struct ModelKey {
     /// Marked when its creator or its application's creator was offboarded
     /// while the key was live.
     pub owner_deleted: bool,
+    /// Its rate limit and credits.
+    pub meter: ModelMeter,
 }
 
 pub type Outcome = Result<u16, &'static str>;
@@ -135,6 +137,25 @@ impl Model {
                 }
             }
         }
+    }
+
+    /// A verification of key `k` at `cost`: the verdict, then for a metered
+    /// key that passed it, the counters (which a `VALID` answer moves).
+    pub fn verify(&mut self, k: usize, required: &[&str], cost: u64) -> &'static str {
+        let now = self.now;
+        match self.verdict(&self.keys[k], required) {
+            "VALID" if self.keys[k].meter.is_metered() => self.keys[k].meter.verify(now, cost),
+            verdict => verdict,
+        }
+    }
+
+    /// A PATCH of the key's credits: allowed on any key not revoked.
+    pub fn expect_patch(&self, by: User, key: Option<usize>) -> Result<usize, &'static str> {
+        let i = self.key_for(by, key)?;
+        if self.status(&self.keys[i]) == Status::Revoked {
+            return Err("KEY_REVOKED");
+        }
+        Ok(i)
     }
 
     pub fn pick_app(&self, app: &Ref, by: User) -> Option<usize> {

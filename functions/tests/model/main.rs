@@ -1,15 +1,18 @@
 //! Model-based property tests: random sequences of lifecycle operations
-//! (create, disable, enable, regenerate with and without grace, revoke,
-//! revoke an application, offboard a user, move the clock) driven through
-//! the real [`Service`] on SQLite and on DynamoDB (moto_server), each
-//! compared with a small in-memory model that states the rules again, plainly
-//! and independently of the service's code.
+//! (create, with or without rate limits and credits, disable, enable,
+//! regenerate with and without grace, revoke, revoke an application,
+//! offboard a user, set credits, verify at a cost, move the clock) driven
+//! through the real [`Service`] on SQLite and on DynamoDB (moto_server),
+//! each compared with a small in-memory model that states the rules again,
+//! plainly and independently of the service's code.
 //!
 //! After every operation: its outcome (status, or error code) matches the
 //! model's; every key's status in the lists, every application in the lists,
 //! the counts per application and per account, and the verdict of every
-//! secret ever issued match the model; and no limit is ever exceeded. At the
-//! end of a case, every key and application is also read one by one.
+//! secret ever issued (each verification costing 1, and a metered key's
+//! credits and rate limit left) match the model; and no limit is ever
+//! exceeded. At the end of a case, every key and application is also read
+//! one by one, its usage too.
 //!
 //! Case counts: `KEYWARD_MODEL_CASES` (SQLite, default 64) and
 //! `KEYWARD_MODEL_DYNAMODB_CASES` (default 12); `KEYWARD_MODEL_OPS` caps
@@ -18,9 +21,10 @@
 //! gets an explicit regression test in `regressions` instead.
 //!
 //! The parts: `users` (who acts), `ops` (the operations and their
-//! generators), `in_memory` (the model), `runner` (the service under test
-//! and each operation applied to both), `checks` (what is compared after
-//! each operation); the runs on each store are here.
+//! generators), `in_memory` (the model), `metering` (its rate limits and
+//! credits), `runner` (the service under test and each operation applied
+//! to both), `checks` (what is compared after each operation); the runs on
+//! each store are here.
 
 #[path = "../support/fixtures.rs"]
 mod fixtures;
@@ -39,12 +43,14 @@ macro_rules! ensure {
 
 mod checks;
 mod in_memory;
+mod metering;
 mod ops;
 mod regressions;
 mod runner;
 mod users;
 
 use in_memory::*;
+use metering::*;
 use ops::*;
 use regressions::*;
 use runner::*;
@@ -58,7 +64,8 @@ use keyward::domain::rfc3339;
 use keyward::error::ApiError;
 use keyward::secret::Secret;
 use keyward::service::{
-    CreateKey, CreatedKey, LogPublisher, PageQuery, RegenerateKey, Service, VerifyRequest,
+    CreateKey, CreatedKey, LogPublisher, PageQuery, RegenerateKey, Service, VerifyContext,
+    VerifyRequest,
 };
 use keyward::store::Store;
 use proptest::prelude::*;
@@ -137,11 +144,13 @@ fn env_number(name: &str, default: usize) -> usize {
 }
 
 /// Runs `cases` random cases of at most `max_ops` operations, each on a
-/// fresh store from `make`, and returns what they covered.
+/// fresh store from `make`, and returns what they covered. With `metered`,
+/// keys get rate limits and credits (`metering`).
 fn run_model<F, Fut, G>(
     cases: usize,
     max_ops: usize,
     pages: BoxedStrategy<usize>,
+    metered: bool,
     make: F,
 ) -> Coverage
 where
@@ -161,7 +170,7 @@ where
     });
     let coverage = Mutex::new(Coverage::default());
     let started = std::time::Instant::now();
-    let result = runner.run(&case(max_ops, pages), |case| {
+    let result = runner.run(&case(max_ops, pages, metered), |case| {
         rt.block_on(async {
             let (store, _guard) = make().await;
             run_case(store, &case, &coverage).await
@@ -208,6 +217,7 @@ fn sqlite_matches_the_model() {
         cases,
         env_number("KEYWARD_MODEL_OPS", 40),
         pages,
+        true,
         sqlite_store,
     );
     // The generator must reach what it is for; with fewer cases than the
@@ -221,6 +231,8 @@ fn sqlite_matches_the_model() {
             "EXPIRED",
             "APPLICATION_REVOKED",
             "OWNER_DELETED",
+            "RATE_LIMITED",
+            "USAGE_EXCEEDED",
         ] {
             assert!(
                 coverage.verdicts.contains_key(verdict),
@@ -238,6 +250,7 @@ fn sqlite_matches_the_model() {
             "disable_key KEY_REVOKED",
             "offboard_user 200",
             "revoke_application 200",
+            "set_credits 200",
         ] {
             assert!(
                 coverage.outcomes.contains_key(outcome),
@@ -262,6 +275,7 @@ fn dynamodb_matches_the_model() {
         env_number("KEYWARD_MODEL_DYNAMODB_CASES", 12),
         env_number("KEYWARD_MODEL_DYNAMODB_OPS", 25),
         Just(100usize).boxed(),
+        true,
         dynamodb_store,
     );
 }

@@ -90,6 +90,20 @@ pub enum Op {
         count: u8,
         expiry: Expiry,
         scopes: usize,
+        metering: Metering,
+    },
+    /// `POST /verify` of a key of `by`'s account (or another's) at `cost`.
+    Verify {
+        by: User,
+        key: Ref,
+        cost: u64,
+        scopes: usize,
+    },
+    /// A PATCH that sets the key's credits (and balance), or removes them.
+    SetCredits {
+        by: User,
+        key: Ref,
+        credits: Option<CreditsSpec>,
     },
     Disable {
         by: User,
@@ -167,12 +181,27 @@ pub fn seconds() -> impl Strategy<Value = i64> {
     ]
 }
 
-pub fn op() -> impl Strategy<Value = Op> {
+/// An operation; with `metered`, keys get rate limits and credits, and
+/// verifications and credit changes join the operations.
+pub fn op(metered: bool) -> impl Strategy<Value = Op> {
+    let metering = if metered {
+        metering().boxed()
+    } else {
+        Just(Metering::default()).boxed()
+    };
+    let usage_ops = if metered { 4 } else { 0 };
     prop_oneof![
         3 => user().prop_map(|by| Op::CreateApp { by }),
-        6 => (user(), reference(), 1u8..=12, expiry(), 0..SCOPE_SETS.len()).prop_map(
-            |(by, app, count, expiry, scopes)| Op::CreateKeys { by, app, count, expiry, scopes }
+        6 => (user(), reference(), 1u8..=12, expiry(), 0..SCOPE_SETS.len(), metering).prop_map(
+            |(by, app, count, expiry, scopes, metering)| Op::CreateKeys {
+                by, app, count, expiry, scopes, metering
+            }
         ),
+        usage_ops => (user(), reference(), 0u64..=3, 0..REQUIRED_SCOPES.len()).prop_map(
+            |(by, key, cost, scopes)| Op::Verify { by, key, cost, scopes }
+        ),
+        usage_ops / 2 => (user(), reference(), prop::option::weighted(0.8, credits_spec()))
+            .prop_map(|(by, key, credits)| Op::SetCredits { by, key, credits }),
         3 => (user(), reference()).prop_map(|(by, key)| Op::Disable { by, key }),
         3 => (user(), reference()).prop_map(|(by, key)| Op::Enable { by, key }),
         2 => (user(), reference()).prop_map(|(by, key)| Op::Revoke { by, key }),
@@ -196,11 +225,15 @@ pub struct Case {
     pub ops: Vec<Op>,
 }
 
-pub fn case(max_ops: usize, pages: BoxedStrategy<usize>) -> impl Strategy<Value = Case> {
+pub fn case(
+    max_ops: usize,
+    pages: BoxedStrategy<usize>,
+    metered: bool,
+) -> impl Strategy<Value = Case> {
     (
         prop_oneof![Just(DESIGN_LIMIT), Just(SMALL_LIMIT)],
         pages,
-        prop::collection::vec(op(), max_ops / 4..=max_ops),
+        prop::collection::vec(op(metered), max_ops / 4..=max_ops),
     )
         .prop_map(|(limit, page, ops)| Case {
             limit,
@@ -223,6 +256,7 @@ pub fn prologue() -> Vec<Op> {
                     count: 2,
                     expiry: Expiry::Default,
                     scopes: if by.is_admin() { 2 } else { 1 },
+                    metering: Metering::default(),
                 },
             ]
         })

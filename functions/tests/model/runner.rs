@@ -96,6 +96,7 @@ impl Runner<'_> {
                 count,
                 expiry,
                 scopes,
+                metering,
             } => {
                 let app = self.model.pick_app(app, *by);
                 let app_id = app.map_or("app_missing", |i| self.model.apps[i].id.as_str());
@@ -109,14 +110,16 @@ impl Runner<'_> {
                         scopes: scopes.iter().map(|s| s.to_string()).collect(),
                         expires_at: expiry.request(self.model.now),
                     };
+                    let usage = metering.usage_input();
                     let result = service
-                        .create_key(&by.caller(), &app_id, &input, None)
+                        .create_key_with_usage(&by.caller(), &app_id, &input, &usage, None)
                         .await;
                     let actual = created(&result);
                     self.note("create_key", actual);
                     same(expected.map(|_| 201), actual, "create_key")?;
                     if let (Ok(expires_at), Ok(reply), Some(app)) = (expected, result, app) {
-                        self.issued(&reply, app, *by, scopes, expires_at)?;
+                        let meter = metering.meter(self.model.now);
+                        self.issued(&reply, app, *by, scopes, expires_at, meter)?;
                     }
                 }
             }
@@ -202,6 +205,39 @@ impl Runner<'_> {
                     );
                 }
             }
+            Op::Verify {
+                by,
+                key,
+                cost,
+                scopes,
+            } => {
+                if let Some(k) = self.model.pick_key(key, *by) {
+                    self.verify(k, REQUIRED_SCOPES[*scopes], *cost).await?;
+                }
+            }
+            Op::SetCredits { by, key, credits } => {
+                let key = self.model.pick_key(key, *by);
+                let expected = self.model.expect_patch(*by, key);
+                let usage = keyward::usage::UsageInput::from_json(
+                    None,
+                    Some(credits_json(*credits).unwrap_or(Value::Null)),
+                    None,
+                )
+                .expect("valid credits");
+                let fields = keyward::service::UpdateFields::default();
+                let result = service
+                    .update_key_with_usage(&by.caller(), &self.key_id(key), &fields, &usage)
+                    .await;
+                let actual = answered(&result);
+                self.note("set_credits", actual);
+                same(expected.map(|_| 200), actual, "set_credits")?;
+                if let Ok(i) = expected {
+                    let now = self.model.now;
+                    self.model.keys[i].meter.credits = credits.map(|c| ModelCredits::set(c, now));
+                    let reply = result.map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+                    self.check_usage(reply.usage.as_ref(), i, "set_credits")?;
+                }
+            }
             Op::Advance { seconds } => {
                 self.sut.clock.advance(*seconds);
                 self.model.now += seconds;
@@ -240,7 +276,8 @@ impl Runner<'_> {
         same(expected.map(|_| 201), actual, "regenerate_key")?;
         if let (Ok((old, expires_at)), Ok(reply)) = (expected, result) {
             let (app, scopes) = (self.model.keys[old].app, self.model.keys[old].scopes);
-            let new_id = self.issued(&reply, app, by, scopes, expires_at)?;
+            let meter = self.model.keys[old].meter.regenerate(self.model.now);
+            let new_id = self.issued(&reply, app, by, scopes, expires_at, meter)?;
             let new_index = self.model.keys.len() - 1;
             ensure!(
                 reply.key.replaces.as_deref() == Some(self.model.keys[old].id.as_str()),
@@ -272,6 +309,7 @@ impl Runner<'_> {
         by: User,
         scopes: &'static [&'static str],
         expires_at: i64,
+        meter: ModelMeter,
     ) -> Result<String, TestCaseError> {
         let view = serde_json::to_value(&reply.key).unwrap_or_default();
         let id = reply.key.id.clone();
@@ -297,7 +335,10 @@ impl Runner<'_> {
             replaced_by: None,
             app_revoked: false,
             owner_deleted: false,
+            meter,
         });
+        let new = self.model.keys.len() - 1;
+        self.check_usage(reply.key.usage.as_ref(), new, "a new key")?;
         Ok(id)
     }
 }

@@ -99,8 +99,7 @@ macro_rules! every_case {
     };
 }
 
-/// The meters' cases, for a store that implements `read_meter` and
-/// `debit`; they join `every_case!` once every store does.
+/// The meters' cases (`read_meter` and `debit`), run on both stores.
 macro_rules! usage_cases {
     ($store:ident, $ready:expr, $make:expr) => {
         conformance_suite!(
@@ -115,6 +114,7 @@ macro_rules! usage_cases {
                 credits_refill_at_midnight_utc,
                 a_key_write_with_a_balance_resets_it,
                 read_meter_answers_what_was_debited,
+                a_balance_set_from_a_stale_read_conflicts,
             ]
         );
     };
@@ -144,13 +144,9 @@ async fn dynamodb_store() -> (std::sync::Arc<dyn keyward::store::Store>, ()) {
 
 every_case!(dynamodb, super::moto::available(), super::dynamodb_store());
 
-/// False until the DynamoDB store implements `read_meter` and `debit`:
-/// its meters' cases then run like the others (and fail until they hold).
-const DYNAMODB_KEEPS_METERS: bool = false;
-
 usage_cases!(
     dynamodb_usage,
-    super::DYNAMODB_KEEPS_METERS && super::moto::available(),
+    super::moto::available(),
     super::dynamodb_store()
 );
 

@@ -399,3 +399,56 @@ pub async fn read_meter_answers_what_was_debited(store: Arc<dyn Store>) {
     // The minute window started again at T0 + 60; the day did not.
     assert_eq!(remaining, [93, 988]);
 }
+
+/// Regenerate moves the balance it read to the new key: a debit between
+/// that read and the commit must make the commit conflict, or the credit
+/// it spent would be spent again by the new key.
+pub async fn a_balance_set_from_a_stale_read_conflicts(store: Arc<dyn Store>) {
+    metered_key(&*store, "k_moved", vec![], credits(10, None), T0).await;
+    // Read as the service reads a metered key: the item, then its meter.
+    let mut old = read_key(&*store, "k_moved").await;
+    old.meter = store.read_meter(&old).await.unwrap();
+    assert_eq!(debit(&*store, "k_moved", 1, T0).await.refused, None);
+    let mut retired = old.clone();
+    retired.set_balance = Some(Balance {
+        remaining: 0,
+        period: 0,
+    });
+    let version = old.version;
+    assert!(is_conflict(
+        commit(
+            &*store,
+            vec![Write::Key {
+                item: retired,
+                expected: Some(version),
+            }],
+        )
+        .await
+    ));
+    assert_eq!(
+        counted(&*store, "k_moved", T0).await.credits_remaining,
+        Some(9),
+        "the conflicting write set nothing"
+    );
+    // Read again, the same write commits.
+    let mut again = read_key(&*store, "k_moved").await;
+    again.meter = store.read_meter(&again).await.unwrap();
+    again.set_balance = Some(Balance {
+        remaining: 0,
+        period: 0,
+    });
+    let version = again.version;
+    commit(
+        &*store,
+        vec![Write::Key {
+            item: again,
+            expected: Some(version),
+        }],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        counted(&*store, "k_moved", T0).await.credits_remaining,
+        Some(0)
+    );
+}

@@ -7,7 +7,8 @@ use crate::service::*;
 use async_trait::async_trait;
 use keyward::config::Config;
 use keyward::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
-use keyward::store::{CommitError, Page, Store, StoreResult, UserGuard, Write};
+use keyward::store::{CommitError, Metered, Page, Store, StoreResult, UserGuard, Write};
+use keyward::usage::Meter;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use wasm_validator::VerdictCode;
@@ -90,6 +91,14 @@ impl Store for Counting {
     }
     fn purges_itself(&self) -> bool {
         self.inner.purges_itself()
+    }
+    async fn read_meter(&self, key: &Key) -> StoreResult<Meter> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.read_meter(key).await
+    }
+    async fn debit(&self, key: &Key, cost: u64, now: i64) -> StoreResult<Metered> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.debit(key, cost, now).await
     }
 }
 

@@ -3,7 +3,7 @@
 use super::*;
 
 /// Functions that only read the table (and, for the two verifiers, write
-/// `last_used_at`).
+/// `last_used_at` and debit metered keys' counters).
 const READ_ONLY: [&str; 9] = [
     "list-applications",
     "get-application",
@@ -80,12 +80,44 @@ fn policies_are_least_privilege() {
             }
         }
         let writes_usage = binary == "verify-key" || binary == "authorizer";
+        let mut debits = false;
         for statement in &statements {
             let granted_here = actions(statement);
             let writes = |a: &str| granted_here.iter().any(|g| g == a);
-            if writes_usage && writes("dynamodb:UpdateItem") {
-                // Their one write: last_used_at on key items, off the
-                // answer's path.
+            if writes_usage
+                && writes("dynamodb:UpdateItem")
+                && statement["Sid"] == "DebitMeteredKeys"
+            {
+                // A metered key's debit: its counters only, never its
+                // item, status or expiry.
+                let condition = &statement["Condition"]["ForAllValues:StringLike"];
+                assert_eq!(
+                    condition["dynamodb:LeadingKeys"],
+                    json!(["KEY#*"]),
+                    "{TEMPLATE}: {id} may debit key items only"
+                );
+                let listed = strings(&condition["dynamodb:Attributes"]);
+                let attributes: BTreeSet<&str> = listed
+                    .iter()
+                    .map(|a| string(a, "a dynamodb:Attributes value"))
+                    .collect();
+                let counters = [
+                    PARTITION_KEY,
+                    SORT_KEY,
+                    "version",
+                    "credits_remaining",
+                    "credits_period",
+                    "debit_token",
+                    "rl.*",
+                ];
+                assert_eq!(
+                    attributes,
+                    BTreeSet::from(counters),
+                    "{TEMPLATE}: {id} may write a key's counters only"
+                );
+                debits = true;
+            } else if writes_usage && writes("dynamodb:UpdateItem") {
+                // last_used_at on key items, off the answer's path.
                 let condition = &statement["Condition"];
                 assert_eq!(
                     condition["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
@@ -124,6 +156,11 @@ fn policies_are_least_privilege() {
                 );
             }
         }
+        assert_eq!(
+            debits, writes_usage,
+            "{TEMPLATE}: {id}: the two verifiers debit metered keys (DebitMeteredKeys), \
+             nothing else does"
+        );
         let publishes = granted.contains("sns:Publish");
         assert_eq!(
             publishes,

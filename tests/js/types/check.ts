@@ -16,8 +16,12 @@ const record: KeyRecord = {
   application_status: "active",
   owner_status: "active",
 };
+const restricted: KeyRecord = { ...record, allowed_ips: ["192.0.2.0/24", "2001:db8::/32"], metered: true };
 const id: string = keyId("acme_…");
 const verdict: Verdict = validate(`Bearer ${id}`, record, ["sims:read"], Date.now() / 1000);
+const edge: Verdict = validate(id, restricted, [], undefined, "192.0.2.7");
+const central: boolean = edge.code === "CENTRAL_CHECK_REQUIRED" || edge.code === "IP_NOT_ALLOWED";
+const limited: VerdictCode[] = ["RATE_LIMITED", "USAGE_EXCEEDED"];
 const code: VerdictCode = verdict.code;
 const valid: boolean = verdict.valid && code === "VALID";
 const scopes: string[] | undefined = verdict.scopes;
@@ -37,5 +41,9 @@ const wrong: KeyRecord = { ...record, status: "expired" };
 const notACode: VerdictCode = "OK";
 // @ts-expect-error: required scopes are strings
 validate("k", record, [1]);
+// @ts-expect-error: a source address is a string
+validate("k", record, [], undefined, 167772161);
+// @ts-expect-error: allowed_ips are strings
+const badIps: KeyRecord = { ...record, allowed_ips: [167772161] };
 
-export { valid, scopes, wrong, notACode };
+export { valid, scopes, wrong, notACode, central, limited, badIps };

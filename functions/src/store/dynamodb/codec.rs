@@ -2,10 +2,13 @@
 //!
 //! Every domain value is stored whole as JSON in `item`; the other
 //! attributes are copies that conditions, TTL and the index need, or
-//! values written outside the JSON (`last_used_at`, the guards).
+//! values written outside the JSON (`last_used_at`, a key's counters, the
+//! guards).
 
+use super::layout::{CREDITS_PERIOD, CREDITS_REMAINING, parse_window_attribute};
 use crate::domain::Key;
 use crate::store::{StoreError, StoreResult, UserGuard};
+use crate::usage::{Balance, Meter, WindowUse};
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -46,11 +49,48 @@ pub(super) fn from_item<T: DeserializeOwned>(item: &Item) -> StoreResult<T> {
 }
 
 /// A key: its JSON body, with `last_used_at` from its own attribute, which
-/// only the usage flush writes.
+/// only the usage flush writes, and its counters, which only debits and
+/// balance-setting key writes write. An item from the index holds only the
+/// JSON: its key has no counters (the expiry job needs none).
 pub(super) fn key_from_item(item: &Item) -> StoreResult<Key> {
     let mut key: Key = from_item(item)?;
     key.last_used_at = number(item, "last_used_at");
+    key.meter = meter_from_item(item);
     Ok(key)
+}
+
+/// The counters among an item's attributes (a whole key item, or the
+/// attributes an update returns): every window counted, old ones included
+/// (`usage::decide` ignores them and lists them as stale), and the credit
+/// balance when both of its attributes are there.
+pub(super) fn meter_from_item(item: &Item) -> Meter {
+    let mut windows: Vec<WindowUse> = item
+        .iter()
+        .filter_map(|(attribute, value)| {
+            let (name, window) = parse_window_attribute(attribute)?;
+            let AttributeValue::N(used) = value else {
+                return None;
+            };
+            Some(WindowUse {
+                name: name.to_owned(),
+                window,
+                used: used.parse().ok()?,
+            })
+        })
+        .collect();
+    // The map's order is random; a meter's is not.
+    windows.sort_by(|a, b| (&a.name, a.window).cmp(&(&b.name, b.window)));
+    let credits = match (
+        number(item, CREDITS_REMAINING),
+        number(item, CREDITS_PERIOD),
+    ) {
+        (Some(remaining), Some(period)) => Some(Balance {
+            remaining: remaining.max(0) as u64,
+            period,
+        }),
+        _ => None,
+    };
+    Meter { windows, credits }
 }
 
 /// A user guard item, which has no JSON body.

@@ -47,11 +47,16 @@ pub const COMMIT_TOKEN: &str = "commit_token";
 
 /// A random token per commit: 128 bits, 32 hex digits (DynamoDB allows 36).
 fn new_token() -> Result<String, StoreError> {
-    let mut bytes = [0u8; 16];
+    random_hex::<16>()
+}
+
+/// `N` random bytes from the OS, as hex digits.
+pub(super) fn random_hex<const N: usize>() -> Result<String, StoreError> {
+    let mut bytes = [0u8; N];
     rand::rngs::OsRng
         .try_fill_bytes(&mut bytes)
         .map_err(|e| StoreError::internal("the OS random source failed", e))?;
-    Ok(format!("{:032x}", u128::from_be_bytes(bytes)))
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Writes `token` into every conditional write of the transaction and asks

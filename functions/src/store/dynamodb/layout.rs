@@ -5,7 +5,7 @@
 //! | --- | --- | --- | --- |
 //! | account guard | `ACCOUNT#<account>` | `GUARD` | `version`, `app_ids` (string set) |
 //! | application | `APP#<id>` | `APP` | `item` (JSON), `version`, `ttl`?, `key_ids` (string set) |
-//! | key | `KEY#<id>` | `KEY` | `item` (JSON, with the hash), `version`, `ttl`, `expires_at`, `last_used_at`?, `gsi1pk` = `EXPIRES#<day>`, `gsi1sk` = `<expires_at>#<id>` |
+//! | key | `KEY#<id>` | `KEY` | `item` (JSON, with the hash), `version`, `ttl`, `expires_at`, `last_used_at`?, `gsi1pk` = `EXPIRES#<day>`, `gsi1sk` = `<expires_at>#<id>`; counters: `rl.<limit>.<window>`*, `credits_remaining`?, `credits_period`?, `debit_token`? |
 //! | audit event | `AUDIT#<account>` | `<at>#<nanos>#<id>` | `item` |
 //! | notice | `NOTICE#<key id>:<day>` | `NOTICE` | `item`, `ttl`, `gsi1pk` = `NOTICES#<len>:<account>#<recipient>`, `gsi1sk` = `<created_at>#<id>` |
 //! | idempotency record | `IDEM#<id>` | `IDEM` | `item`, `expires_at`, `ttl` |
@@ -15,6 +15,12 @@
 //! contain `#`, and the length keeps the two from running together. Times
 //! in sort keys are 12-digit zero-padded epoch seconds, so that they sort
 //! as strings.
+//!
+//! A metered key's counters are attributes of the key item beside its JSON
+//! `item`, so that a lifecycle write (`SET #item`) never touches them and a
+//! debit (`debit.rs`) never touches the JSON: one number per rate limit and
+//! window counted, named here ([`window_attribute`]), and the credit
+//! balance with its refill period.
 
 use super::codec::{Item, s};
 use crate::store::{StoreError, StoreResult};
@@ -34,6 +40,29 @@ pub(super) const APP_IDS: &str = "app_ids";
 pub(super) const KEY_IDS: &str = "key_ids";
 
 const DAY: i64 = 86_400;
+
+/// The credits left in the refill period `CREDITS_PERIOD` (a number each).
+pub(super) const CREDITS_REMAINING: &str = "credits_remaining";
+pub(super) const CREDITS_PERIOD: &str = "credits_period";
+/// The random token of the last debit applied (`debit.rs`).
+pub(super) const DEBIT_TOKEN: &str = "debit_token";
+/// Every rate-limit counter's name starts with this.
+const WINDOW_PREFIX: &str = "rl.";
+
+/// The counter of rate limit `name` in window `window`. Limit names are
+/// `[a-z0-9_.-]`, so the window is what follows the last dot; expressions
+/// name the attribute through a `#` alias, which makes the dots part of
+/// one top-level name rather than a path.
+pub(super) fn window_attribute(name: &str, window: i64) -> String {
+    format!("{WINDOW_PREFIX}{name}.{window}")
+}
+
+/// The limit name and window of a counter attribute; `None` for any other
+/// attribute.
+pub(super) fn parse_window_attribute(attribute: &str) -> Option<(&str, i64)> {
+    let (name, window) = attribute.strip_prefix(WINDOW_PREFIX)?.rsplit_once('.')?;
+    Some((name, window.parse().ok()?)).filter(|(name, _)| !name.is_empty())
+}
 
 /// The primary key (`pk`, `sk`) of every item the store writes or reads.
 #[derive(Debug, Clone, Copy)]
@@ -305,7 +334,10 @@ pub(super) async fn create_table(client: &Client, table: &str) -> StoreResult<()
 
 #[cfg(test)]
 mod tests {
-    use super::{IdSet, ItemKey, Partition, expiry_index_key, expiry_partitions, notice_index_key};
+    use super::{
+        IdSet, ItemKey, Partition, expiry_index_key, expiry_partitions, notice_index_key,
+        parse_window_attribute, window_attribute,
+    };
 
     fn keys(key: ItemKey) -> (String, String) {
         (key.pk(), key.sk())
@@ -384,5 +416,27 @@ mod tests {
         assert_eq!(keys.member("k1").pk(), "KEY#k1");
         assert_eq!(keys.member_id("KEY#k1"), Some("k1"));
         assert_eq!(keys.member_id("APP#k1"), None);
+    }
+
+    #[test]
+    fn window_counters_name_their_limit_and_window() {
+        assert_eq!(
+            window_attribute("per.min-1", 30_000_000),
+            "rl.per.min-1.30000000"
+        );
+        assert_eq!(
+            parse_window_attribute("rl.per.min-1.30000000"),
+            Some(("per.min-1", 30_000_000))
+        );
+        for other in [
+            "credits_remaining",
+            "rl.",
+            "rl.x",
+            "rl..5",
+            "rl.x.y",
+            "item",
+        ] {
+            assert_eq!(parse_window_attribute(other), None, "{other}");
+        }
     }
 }

@@ -8,6 +8,7 @@
 //! - `writes`: a commit's writes as transaction actions.
 //! - `commit`: sending that transaction so that a retry never applies it
 //!   twice.
+//! - `debit`: a metered key's debit, one conditional update of the key item.
 //!
 //! One global secondary index, `gsi1` (`gsi1pk`, `gsi1sk`), serves the daily
 //! expiry job and the notice lists, where eventual consistency is fine. It
@@ -23,6 +24,11 @@
 //! key item, which carries everything the verdict needs. TTL (`ttl`, epoch
 //! seconds) purges expired and revoked keys after the retention period.
 //!
+//! A metered key's counters (rate-limit windows, the credit balance) are
+//! attributes of the key item outside its JSON: `get_key` reads them with
+//! the key (`Key.meter`), a debit updates them alone, lifecycle writes
+//! leave them, TTL purges them with the key.
+//!
 //! Every conditional write of a commit also stores the commit's random
 //! token (`commit_token`), so that a resent transaction can tell that its
 //! first attempt applied (`commit.rs`).
@@ -30,12 +36,14 @@
 mod codec;
 mod commit;
 mod cursor;
+mod debit;
 mod layout;
 mod read;
 mod writes;
 
-use super::{CommitError, Page, Store, StoreError, StoreResult, UserGuard, Write};
+use super::{CommitError, Metered, Page, Store, StoreError, StoreResult, UserGuard, Write};
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
+use crate::usage::Meter;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::http::HttpResponse;
@@ -291,5 +299,14 @@ impl Store for DynamoStore {
 
     fn purges_itself(&self) -> bool {
         true
+    }
+
+    /// The counters came with the key item: no read.
+    async fn read_meter(&self, key: &Key) -> StoreResult<Meter> {
+        Ok(key.meter.clone())
+    }
+
+    async fn debit(&self, key: &Key, cost: u64, now: i64) -> StoreResult<Metered> {
+        self.debit_key(key, cost, now).await
     }
 }

@@ -9,7 +9,10 @@
 //! the commit does not write that item.
 
 use super::codec::{Item, ids, n, s, to_json};
-use super::layout::{APP_IDS, IdSet, ItemKey, KEY_IDS, expiry_index_key, notice_index_key};
+use super::layout::{
+    APP_IDS, CREDITS_PERIOD, CREDITS_REMAINING, IdSet, ItemKey, KEY_IDS, expiry_index_key,
+    notice_index_key,
+};
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
 use crate::store::{StoreResult, Write};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -211,24 +214,52 @@ impl Actions<'_> {
                 ("gsi1pk".to_owned(), s(expiry_pk)),
                 ("gsi1sk".to_owned(), s(expiry_sk)),
             ]);
+            if let Some(balance) = item.set_balance {
+                attributes.extend([
+                    (CREDITS_REMAINING.to_owned(), n(balance.remaining as i64)),
+                    (CREDITS_PERIOD.to_owned(), n(balance.period)),
+                ]);
+            }
             return self.put(attributes, Some(MUST_NOT_EXIST), Values::new());
         };
+        let mut update = "SET #item = :item, #version = :next, #ttl = :ttl, expires_at = :exp, \
+                          gsi1pk = :gpk, gsi1sk = :gsk"
+            .to_owned();
+        let mut values = Values::from([
+            (":item".to_owned(), to_json(&stored)?),
+            (":next".to_owned(), n(version as i64)),
+            (":expected".to_owned(), n(expected as i64)),
+            (":ttl".to_owned(), n(item.ttl)),
+            (":exp".to_owned(), n(item.expires_at)),
+            (":gpk".to_owned(), s(expiry_pk)),
+            (":gsk".to_owned(), s(expiry_sk)),
+        ]);
+        // Only a write that sets the balance touches the counters; any
+        // other lifecycle write leaves them to the debits.
+        let mut condition = AT_EXPECTED_VERSION.to_owned();
+        if let Some(balance) = item.set_balance {
+            update.push_str(&format!(
+                ", {CREDITS_REMAINING} = :remaining, {CREDITS_PERIOD} = :period"
+            ));
+            values.insert(":remaining".into(), n(balance.remaining as i64));
+            values.insert(":period".into(), n(balance.period));
+            // A balance set from the one read (regenerate moves it to the
+            // new key) must not lose the debits since: they do not bump
+            // the version, so the balance itself is the expectation.
+            if let Some(read) = item.meter.credits {
+                condition.push_str(&format!(
+                    " AND {CREDITS_REMAINING} = :read_remaining AND {CREDITS_PERIOD} = :read_period"
+                ));
+                values.insert(":read_remaining".into(), n(read.remaining as i64));
+                values.insert(":read_period".into(), n(read.period));
+            }
+        }
         self.update(
             key,
-            "SET #item = :item, #version = :next, #ttl = :ttl, expires_at = :exp, \
-             gsi1pk = :gpk, gsi1sk = :gsk"
-                .into(),
-            Some(AT_EXPECTED_VERSION),
+            update,
+            Some(&condition),
             &["item", "version", "ttl"],
-            Values::from([
-                (":item".to_owned(), to_json(&stored)?),
-                (":next".to_owned(), n(version as i64)),
-                (":expected".to_owned(), n(expected as i64)),
-                (":ttl".to_owned(), n(item.ttl)),
-                (":exp".to_owned(), n(item.expires_at)),
-                (":gpk".to_owned(), s(expiry_pk)),
-                (":gsk".to_owned(), s(expiry_sk)),
-            ]),
+            values,
         )
     }
 

@@ -46,6 +46,11 @@ pub(super) fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<boo
             // last_used_at lives in its own column, written by usage only.
             item.last_used_at = None;
             let json = to_json(&item)?;
+            if let (Some(_), Some(_), Some(read)) = (expected, item.set_balance, item.meter.credits)
+                && !meter::balance_is(tx, &item.id, read)?
+            {
+                return Ok(false);
+            }
             let written = match expected {
                 // A key's application must exist (the same rule DynamoDB's
                 // conditional update of the application's key set applies).

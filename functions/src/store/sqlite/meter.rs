@@ -275,6 +275,13 @@ fn debit_one(
     ))
 }
 
+/// Whether `key_id`'s stored balance is still `read`: a key write that sets
+/// a balance derived from the one it read (regenerate moves it to the new
+/// key) expects it, since debits do not bump the key's version.
+pub(super) fn balance_is(conn: &Connection, key_id: &str, read: Balance) -> StoreResult<bool> {
+    Ok(Counters::read(conn, key_id)?.credits == Some(read))
+}
+
 /// Sets `key_id`'s credit balance, with a fresh lease, in a key write's
 /// transaction (which commits at `synchronous = FULL`).
 pub(super) fn set_balance(conn: &Connection, key_id: &str, balance: Balance) -> StoreResult<()> {

@@ -7,8 +7,14 @@
 // `GET /keys/{id}/record` (with a token that has `records:read`), keeps the
 // record for RECORD_CACHE_SECONDS, and validates the key locally: checksum,
 // SHA-256 against the record's hash, status, expiry, application and owner,
-// required scopes. A bad key gets `401 {"code": "<verdict code>"}`; a good
-// one goes to ORIGIN_URL with the key removed and who it is added.
+// required scopes, and the caller's address (`CF-Connecting-IP`) against
+// the record's `allowed_ips`. A key with rate limits or credits (a
+// `metered` record) is never accepted locally: `validate` answers
+// `CENTRAL_CHECK_REQUIRED`, and the Worker asks keyward's `POST /verify`,
+// which debits the key's limits, and uses its verdict. A bad key gets
+// `401 {"code": "<verdict code>"}` (403 for `IP_NOT_ALLOWED`, 429 for
+// `RATE_LIMITED` and `USAGE_EXCEEDED`); a good one goes to ORIGIN_URL with
+// the key removed and who it is added.
 //
 // Bindings (wrangler.toml `[vars]`, secrets for the token):
 //   KEYWARD_URL            keyward's base URL, e.g. https://keys.example.com
@@ -39,7 +45,11 @@ function json(status, body, headers = {}) {
   });
 }
 
+// A refusal: 401 for the key itself, 403 for where the call comes from,
+// 429 for spent limits (keyward's central verdicts).
 function deny(code) {
+  if (code === "IP_NOT_ALLOWED") return json(403, { code });
+  if (code === "RATE_LIMITED" || code === "USAGE_EXCEEDED") return json(429, { code });
   return json(401, { code }, {
     "www-authenticate": `Bearer error="invalid_token", error_description="${code}"`,
   });
@@ -50,8 +60,10 @@ function cacheSeconds(env) {
   return Number.isFinite(seconds) && seconds >= 0 ? seconds : 60;
 }
 
+const keywardUrl = (path, env) => new URL(path, `${env.KEYWARD_URL.replace(/\/*$/, "")}/`);
+
 async function fetchRecord(id, env) {
-  const url = new URL(`keys/${encodeURIComponent(id)}/record`, `${env.KEYWARD_URL.replace(/\/*$/, "")}/`);
+  const url = keywardUrl(`keys/${encodeURIComponent(id)}/record`, env);
   const response = await fetch(url, {
     headers: {
       authorization: `Bearer ${env.KEYWARD_RECORDS_TOKEN}`,
@@ -117,6 +129,32 @@ function requiredScopes(request, env) {
   return [...words(env.REQUIRED_SCOPES), ...(best?.scopes ?? [])];
 }
 
+// keyward's own verdict for a metered key: `POST /verify` checks the key as
+// `validate` did and debits its rate limits and credits (one unit). The
+// answer is the verdict in snake_case; it is returned in `validate`'s
+// camelCase. The key goes as presented: keyward parses it by the same rule.
+async function verifyCentrally(presented, scopes, sourceIp, env) {
+  const response = await fetch(keywardUrl("verify", env), {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: JSON.stringify({ key: presented, scopes, source_ip: sourceIp ?? undefined, cost: 1 }),
+  });
+  if (!response.ok) throw new Error(`keyward answered ${response.status} to POST /verify`);
+  const verdict = await response.json();
+  if (typeof verdict?.valid !== "boolean" || typeof verdict.code !== "string") {
+    throw new Error("keyward's POST /verify answer is not a verdict");
+  }
+  return {
+    valid: verdict.valid,
+    code: verdict.code,
+    keyId: verdict.key_id,
+    applicationId: verdict.application_id,
+    account: verdict.account,
+    scopes: verdict.scopes,
+    expiresAt: verdict.expires_at,
+  };
+}
+
 export default {
   async fetch(request, env) {
     const presented = request.headers.get("authorization");
@@ -134,7 +172,19 @@ export default {
       // Fail closed: without the record there is no verdict.
       return json(503, { code: "RECORD_UNAVAILABLE" }, { "retry-after": "5" });
     }
-    const verdict = validate(presented, record, requiredScopes(request, env));
+    const scopes = requiredScopes(request, env);
+    // Set by Cloudflare's edge to the client's address; a key restricted to
+    // some addresses refuses a request without it.
+    const sourceIp = request.headers.get("cf-connecting-ip");
+    let verdict = validate(presented, record, scopes, undefined, sourceIp);
+    if (verdict.code === "CENTRAL_CHECK_REQUIRED") {
+      try {
+        verdict = await verifyCentrally(presented, scopes, sourceIp, env);
+      } catch {
+        // Fail closed: a metered key is accepted only by keyward.
+        return json(503, { code: "VERIFY_UNAVAILABLE" }, { "retry-after": "5" });
+      }
+    }
     if (!verdict.valid) return deny(verdict.code);
 
     // Pass the request on: the key stays at the edge, who it is goes along.
@@ -145,7 +195,7 @@ export default {
     headers.set("x-keyward-key-id", verdict.keyId);
     headers.set("x-keyward-application-id", verdict.applicationId);
     headers.set("x-keyward-account", verdict.account);
-    headers.set("x-keyward-scopes", verdict.scopes.join(" "));
+    headers.set("x-keyward-scopes", (verdict.scopes ?? []).join(" "));
     return fetch(target, {
       method: request.method,
       headers,
