@@ -16,9 +16,9 @@
 mod lambda_runtime_api;
 #[path = "../tests/support/moto.rs"]
 mod moto;
+#[path = "../tests/support/request_counter.rs"]
+mod request_counter;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
 use keyward::auth::{Caller, perm};
 use keyward::clock::SystemClock;
@@ -27,43 +27,11 @@ use keyward::secret::Secret;
 use keyward::service::{CreateApplication, CreateKey, LogPublisher, Service, VerifyRequest};
 use keyward::store::dynamodb::DynamoStore;
 use lambda_runtime_api::{LambdaProcess, Outcome};
+use request_counter::RequestCounter;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-
-/// Counts DynamoDB requests by operation (the `x-amz-target` header).
-#[derive(Debug, Default, Clone)]
-struct RequestCounter(Arc<Mutex<BTreeMap<String, u64>>>);
-
-impl Intercept for RequestCounter {
-    fn name(&self) -> &'static str {
-        "RequestCounter"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or("?")
-            .trim_start_matches("DynamoDB_20120810.")
-            .to_owned();
-        *self.0.lock().unwrap().entry(target).or_default() += 1;
-        Ok(())
-    }
-}
-
-impl RequestCounter {
-    fn take(&self) -> BTreeMap<String, u64> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
 
 fn caller() -> Caller {
     Caller {

@@ -1,49 +1,13 @@
 //! What a metered verification costs: its DynamoDB requests, and the key
 //! item's size, which sets the write units of each debit.
 
+use super::request_counter::RequestCounter;
 use super::{RATE_LIMITED, T, controls, create, limit, moto, verify};
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
 use keyward::store::dynamodb::DynamoStore;
 use keyward::usage::meter::refill_period;
 use keyward::usage::{Balance, Credits, Refill, RefillInterval};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
-
-/// Counts DynamoDB requests by operation (the `x-amz-target` header), one
-/// per attempt.
-#[derive(Debug, Default, Clone)]
-struct RequestCounter(Arc<Mutex<BTreeMap<String, u64>>>);
-
-impl RequestCounter {
-    fn take(&self) -> BTreeMap<String, u64> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-impl Intercept for RequestCounter {
-    fn name(&self) -> &'static str {
-        "RequestCounter"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let target = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or("?")
-            .trim_start_matches("DynamoDB_20120810.")
-            .to_owned();
-        *self.0.lock().unwrap().entry(target).or_default() += 1;
-        Ok(())
-    }
-}
 
 fn calls(list: &[(&str, u64)]) -> BTreeMap<String, u64> {
     list.iter().map(|(k, v)| (k.to_string(), *v)).collect()

@@ -12,6 +12,8 @@
 mod fault_proxy;
 #[path = "../support/moto.rs"]
 mod moto;
+#[path = "../support/request_counter.rs"]
+mod request_counter;
 
 mod cost;
 mod exactness;
