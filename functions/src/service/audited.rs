@@ -134,11 +134,10 @@ impl Service {
 
 #[cfg(test)]
 mod tests {
-    use crate::auth::{Caller, perm};
     use crate::clock::ManualClock;
     use crate::config::Config;
     use crate::domain::AuditEvent;
-    use crate::service::{CreateApplication, CreateKey, LogPublisher, Service, UpdateFields};
+    use crate::service::{LogPublisher, Service, UpdateFields, test_support};
     use crate::store::Store;
     use crate::store::sqlite::SqliteStore;
     use std::sync::Arc;
@@ -163,39 +162,9 @@ mod tests {
             clock.clone(),
             Arc::new(LogPublisher),
         );
-        let alice = Caller {
-            user_id: "alice".into(),
-            account: "acct".into(),
-            permissions: perm::ALL.iter().map(|p| p.to_string()).collect(),
-            mfa: true,
-        };
-        let app = service
-            .create_application(
-                &alice,
-                &CreateApplication {
-                    name: "app".into(),
-                    description: String::new(),
-                    key_prefix: None,
-                },
-                None,
-            )
-            .await
-            .unwrap();
-        let key = service
-            .create_key(
-                &alice,
-                &app.id,
-                &CreateKey {
-                    name: "k".into(),
-                    description: String::new(),
-                    scopes: Vec::new(),
-                    expires_at: None,
-                },
-                None,
-            )
-            .await
-            .unwrap()
-            .key;
+        let alice = test_support::alice();
+        let (app, key) = test_support::app_with_a_key(&service, &alice).await;
+        let key = key.key;
         clock.advance(60);
         let rename = UpdateFields {
             name: Some("renamed".into()),

@@ -18,6 +18,8 @@ mod keys;
 mod notices;
 mod offboarding;
 mod paging;
+#[cfg(test)]
+pub(crate) mod test_support;
 mod verify;
 
 pub use inputs::{CreateApplication, CreateKey, RegenerateKey, UpdateFields, VerifyRequest};

@@ -1,9 +1,9 @@
 use super::SqliteStore;
-use crate::auth::{Caller, perm};
+use crate::auth::Caller;
 use crate::clock::ManualClock;
 use crate::config::Config;
 use crate::secret::Secret;
-use crate::service::{CreateApplication, CreateKey, LogPublisher, Service, VerifyRequest};
+use crate::service::{LogPublisher, Service, VerifyRequest, test_support};
 use std::sync::Arc;
 use wasm_validator::VerdictCode;
 
@@ -19,38 +19,8 @@ fn service(store: SqliteStore) -> Service {
 /// Alice (every permission), an application and a key of hers made
 /// through `service`: the key's id and a request that verifies it.
 async fn alice_with_a_key(service: &Service) -> (Caller, String, VerifyRequest) {
-    let alice = Caller {
-        user_id: "alice".into(),
-        account: "acct".into(),
-        permissions: perm::ALL.iter().map(|p| p.to_string()).collect(),
-        mfa: true,
-    };
-    let app = service
-        .create_application(
-            &alice,
-            &CreateApplication {
-                name: "app".into(),
-                description: String::new(),
-                key_prefix: None,
-            },
-            None,
-        )
-        .await
-        .unwrap();
-    let key = service
-        .create_key(
-            &alice,
-            &app.id,
-            &CreateKey {
-                name: "k".into(),
-                description: String::new(),
-                scopes: Vec::new(),
-                expires_at: None,
-            },
-            None,
-        )
-        .await
-        .unwrap();
+    let alice = test_support::alice();
+    let (_, key) = test_support::app_with_a_key(service, &alice).await;
     let id = key.key.id;
     let request = VerifyRequest {
         key: key.secret,
