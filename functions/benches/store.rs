@@ -28,6 +28,7 @@ use keyward::auth::{Caller, perm};
 use keyward::clock::ManualClock;
 use keyward::config::Config;
 use keyward::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
+use keyward::events::webhook::{Delivery, Webhook};
 use keyward::secret::Secret;
 use keyward::service::{
     CreateApplication, CreateKey, LogPublisher, Service, UpdateFields, VerifyRequest,
@@ -134,6 +135,27 @@ impl Store for Counting {
     async fn purge_expired(&self, now: i64) -> StoreResult<u64> {
         self.writes.fetch_add(1, Ordering::Relaxed);
         self.inner.purge_expired(now).await
+    }
+    async fn get_webhook(&self, a: &str, id: &str) -> StoreResult<Option<Webhook>> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.inner.get_webhook(a, id).await
+    }
+    async fn list_webhooks(&self, a: &str) -> StoreResult<Vec<Webhook>> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.inner.list_webhooks(a).await
+    }
+    async fn list_deliveries(
+        &self,
+        id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<Delivery>> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.inner.list_deliveries(id, limit, cursor).await
+    }
+    async fn due_deliveries(&self, now: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.inner.due_deliveries(now, limit).await
     }
     async fn read_meter(&self, key: &Key) -> StoreResult<Meter> {
         self.read();

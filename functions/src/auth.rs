@@ -23,6 +23,7 @@ pub mod perm {
     pub const USERS_OFFBOARD: &str = "users:offboard";
     pub const AUDIT_VIEW: &str = "audit:view";
     pub const RECORDS_READ: &str = "records:read";
+    pub const WEBHOOKS_MANAGE: &str = "webhooks:manage";
 
     /// Every management permission (`keyward token --all`).
     pub const ALL: &[&str] = &[
@@ -37,6 +38,7 @@ pub mod perm {
         USERS_OFFBOARD,
         AUDIT_VIEW,
         RECORDS_READ,
+        WEBHOOKS_MANAGE,
     ];
 }
 

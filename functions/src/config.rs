@@ -35,6 +35,13 @@ pub struct Config {
     /// than the verifications' reads (BENCHMARKS.md, "Scale on paper").
     #[arg(long, env = "KEYWARD_USAGE_RESOLUTION_SECONDS", default_value_t = defaults::USAGE_RESOLUTION_SECONDS, value_parser = clap::value_parser!(u32).range(60..=86_400))]
     pub usage_resolution_seconds: u32,
+    /// Webhook endpoints allowed per account.
+    #[arg(long, env = "KEYWARD_MAX_WEBHOOKS", default_value_t = defaults::MAX_WEBHOOKS, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_webhooks: u32,
+    /// Lets webhooks use `http` and loopback addresses: for development and
+    /// tests only, never in production.
+    #[arg(long, env = "KEYWARD_WEBHOOK_ALLOW_INSECURE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_insecure: bool,
 }
 
 pub const DAY: i64 = 86_400;
@@ -87,6 +94,7 @@ pub mod defaults {
     pub const ACCOUNT_CLAIM: &str = "account";
     pub const NOTICE_WINDOW_DAYS: u32 = 14;
     pub const USAGE_RESOLUTION_SECONDS: u32 = 60;
+    pub const MAX_WEBHOOKS: u32 = 10;
 }
 
 impl Default for Config {
@@ -101,6 +109,8 @@ impl Default for Config {
             account_claim: defaults::ACCOUNT_CLAIM.into(),
             notice_window_days: defaults::NOTICE_WINDOW_DAYS,
             usage_resolution_seconds: defaults::USAGE_RESOLUTION_SECONDS,
+            max_webhooks: defaults::MAX_WEBHOOKS,
+            webhook_allow_insecure: false,
         }
     }
 }

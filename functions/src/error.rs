@@ -87,6 +87,7 @@ api_errors! {
         ["this user has been offboarded and cannot create applications or keys"];
     NOT_FOUND ApplicationNotFound => "APPLICATION_NOT_FOUND", ["no application with this id"];
     NOT_FOUND KeyNotFound => "KEY_NOT_FOUND", ["no key with this id"];
+    NOT_FOUND WebhookNotFound => "WEBHOOK_NOT_FOUND", ["no webhook with this id"];
     NOT_FOUND RouteNotFound => "ROUTE_NOT_FOUND", ["no route matches this path"];
     METHOD_NOT_ALLOWED MethodNotAllowed => "METHOD_NOT_ALLOWED",
         ["this route does not accept this method"];
@@ -94,6 +95,8 @@ api_errors! {
         ["the account already has {0} active applications, the most allowed"];
     CONFLICT KeyLimitReached(u32) => "KEY_LIMIT_REACHED",
         ["the application already has {0} active or disabled keys, the most allowed"];
+    CONFLICT WebhookLimitReached(u32) => "WEBHOOK_LIMIT_REACHED",
+        ["the account already has {0} webhooks, the most allowed"];
     CONFLICT ApplicationRevoked => "APPLICATION_REVOKED", ["the application is revoked"];
     CONFLICT OwnerDeleted => "OWNER_DELETED", ["the application's owner has been offboarded"];
     CONFLICT KeyRevoked => "KEY_REVOKED", ["the key is revoked"];
@@ -140,6 +143,8 @@ api_errors! {
         ["cost must be a whole number from 0 to {}", MAX_COST];
     UNPROCESSABLE_ENTITY InvalidSourceIp => "INVALID_SOURCE_IP",
         ["source_ip must be an IPv4 or IPv6 address"];
+    UNPROCESSABLE_ENTITY InvalidWebhookUrl(String) => "INVALID_WEBHOOK_URL", ["{0}"];
+    UNPROCESSABLE_ENTITY InvalidEventTypes(String) => "INVALID_EVENT_TYPES", ["{0}"];
     UNPROCESSABLE_ENTITY IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
         ["this Idempotency-Key was already used with a different request"];
     TOO_MANY_REQUESTS TooManyFailedVerifications(u64) => "TOO_MANY_FAILED_VERIFICATIONS",
@@ -240,9 +245,9 @@ impl ApiError {
             detail: self.detail(),
             code: self.code(),
             limit: match self {
-                ApiError::ApplicationLimitReached(limit) | ApiError::KeyLimitReached(limit) => {
-                    Some(*limit)
-                }
+                ApiError::ApplicationLimitReached(limit)
+                | ApiError::KeyLimitReached(limit)
+                | ApiError::WebhookLimitReached(limit) => Some(*limit),
                 _ => None,
             },
         }
@@ -320,7 +325,7 @@ mod tests {
         // Each variant's discriminant once: the table names no variant twice.
         let kinds: std::collections::HashSet<_> = all.iter().map(std::mem::discriminant).collect();
         assert_eq!(kinds.len(), all.len());
-        assert_eq!(all.len(), 44);
+        assert_eq!(all.len(), 48);
     }
 
     #[test]

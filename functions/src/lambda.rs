@@ -13,6 +13,7 @@ use crate::aws::{self, SnsPublisher};
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::events::sealing::SealingKey;
 use crate::http::{AppState, Authenticate, router};
 use crate::secret::Secret;
 use crate::service::{LogPublisher, NoticePublisher, Service, VerifyContext, VerifyRequest};
@@ -55,7 +56,7 @@ impl Authenticate for ApiGatewayClaims {
 }
 
 /// The service over the DynamoDB table, built once per container.
-pub async fn service_from_env() -> Result<Arc<Service>, Error> {
+pub async fn service_from_env() -> Result<Service, Error> {
     let config = Config::from_env()?;
     let sdk = aws::load_config().await?;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), aws::table_from_env()?);
@@ -65,19 +66,25 @@ pub async fn service_from_env() -> Result<Arc<Service>, Error> {
         }
         _ => Arc::new(LogPublisher),
     };
-    Ok(Arc::new(Service::new(
+    Ok(Service::new(
         Arc::new(store),
         config,
         Arc::new(SystemClock),
         publisher,
-    )))
+    ))
 }
 
 /// Runs one HTTP function: the shared router restricted to `function`'s
 /// routes, behind API Gateway (payload format 2.0).
 pub async fn run_http_function(function: &'static str) -> Result<(), Error> {
     crate::logging::init_json();
-    let service = service_from_env().await?;
+    let mut service = service_from_env().await?;
+    // Only create-webhook seals signing secrets, so only it gets the key
+    // (infra/template.yaml), and it does not start without one.
+    if function == "create-webhook" {
+        service = service.with_webhook_sealing(Arc::new(SealingKey::from_env()?));
+    }
+    let service = Arc::new(service);
     service.spawn_usage_flusher();
     let account_claim = service.config().account_claim.clone();
     let state = AppState {
@@ -212,7 +219,7 @@ pub async fn authorize(
 
 pub async fn run_authorizer() -> Result<(), Error> {
     crate::logging::init_json();
-    let service = service_from_env().await?;
+    let service = Arc::new(service_from_env().await?);
     service.spawn_usage_flusher();
     let scopes = Arc::new(RouteScopes::from_env()?);
     lambda_http::lambda_runtime::run(service_fn(
@@ -228,7 +235,7 @@ pub async fn run_authorizer() -> Result<(), Error> {
 /// needed: the job looks at the clock).
 pub async fn run_notify_expiring() -> Result<(), Error> {
     crate::logging::init_json();
-    let service = service_from_env().await?;
+    let service = Arc::new(service_from_env().await?);
     lambda_http::lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
         let service = service.clone();
         async move {

@@ -10,6 +10,10 @@ use keyward::auth::{self, JwtVerifier, TokenRequest};
 use keyward::clock::{Clock, SystemClock};
 use keyward::config::Config;
 use keyward::console;
+use keyward::events::address::SystemResolver;
+use keyward::events::delivery::{ATTEMPT_TIMEOUT, Sender};
+use keyward::events::outbox::Deliverer;
+use keyward::events::sealing::{SEALING_KEY_VAR, SealingKey};
 use keyward::http::{AppState, BearerJwt, router};
 use keyward::serve::ConnectionLimits;
 use keyward::service::{LogPublisher, Service};
@@ -167,6 +171,29 @@ fn jwt_secret(data: &Path) -> Result<(Vec<u8>, bool), String> {
     Ok((secret.into_bytes(), true))
 }
 
+const SEALING_KEY_FILE: &str = "webhook-sealing-key";
+
+/// The key that seals webhooks' signing secrets: `KEYWARD_WEBHOOK_SEALING_KEY`,
+/// or one kept in the data folder (made on first use), beside the database
+/// whose secrets it seals.
+fn webhook_sealing_key(data: &Path) -> Result<SealingKey, String> {
+    if std::env::var_os(SEALING_KEY_VAR).is_some() {
+        return SealingKey::from_env().map_err(|e| e.to_string());
+    }
+    let path = data.join(SEALING_KEY_FILE);
+    private_folder(data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        private_file(&path).map_err(|e| format!("cannot protect {}: {e}", path.display()))?;
+        return SealingKey::from_base64(&existing).map_err(|e| format!("{}: {e}", path.display()));
+    }
+    let mut bytes = [0u8; 32];
+    rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut bytes)
+        .map_err(|e| e.to_string())?;
+    let text = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
+    write_private(&path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(SealingKey::from_bytes(bytes))
+}
+
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -199,13 +226,35 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let verifier =
         verifier.with_issuer_and_audience(args.jwt_issuer.clone(), args.jwt_audience.clone());
     let account_claim = args.config.account_claim.clone();
+    let allow_insecure = args.config.webhook_allow_insecure;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let service = Arc::new(Service::new(
-        Arc::new(store),
-        args.config,
+    let sealing = Arc::new(webhook_sealing_key(&args.data.data)?);
+    let store = Arc::new(store);
+    let service = Arc::new(
+        Service::new(
+            store.clone(),
+            args.config,
+            clock.clone(),
+            Arc::new(LogPublisher),
+        )
+        .with_webhook_sealing(sealing.clone()),
+    );
+    if allow_insecure {
+        eprintln!(
+            "keyward: KEYWARD_WEBHOOK_ALLOW_INSECURE is set: webhooks may use http and loopback (development only)"
+        );
+    }
+    let sender = Sender::new(Arc::new(SystemResolver), allow_insecure, ATTEMPT_TIMEOUT)
+        .map_err(|e| format!("cannot build the webhook client: {e}"))?;
+    // Events committed while no server ran are delivered now.
+    let deliverer = Arc::new(Deliverer::new(
+        store.clone(),
+        store,
+        sender,
+        sealing,
         clock.clone(),
-        Arc::new(LogPublisher),
-    ));
+    ))
+    .spawn();
     let state = AppState {
         service: service.clone(),
         auth: Arc::new(BearerJwt {
@@ -257,6 +306,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let app = console::with_cors(router(state, None), args.cors_origins);
     keyward::serve::serve(listener, app, &args.limits, shutdown_signal()).await?;
     flusher.abort();
+    deliverer.abort();
     let _ = service.flush_usage().await;
     Ok(())
 }

@@ -4,7 +4,8 @@
 use crate::error::ApiError;
 use crate::secret::Secret;
 use crate::service::{
-    CreateApplication, CreateKey, RegenerateKey, UpdateFields, VerifyContext, VerifyRequest,
+    CreateApplication, CreateKey, CreateWebhook, RegenerateKey, UpdateFields, UpdateWebhook,
+    VerifyContext, VerifyRequest,
 };
 use crate::usage::UsageInput;
 use crate::usage::controls::{cost_from_json, present};
@@ -180,3 +181,53 @@ impl VerifyBody {
 #[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmptyBody {}
+
+/// A field that may be absent (`None`), `null` (`Some(None)`) or a value.
+fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhookBody {
+    url: String,
+    events: Option<Vec<String>>,
+    #[serde(default)]
+    description: String,
+}
+
+impl From<CreateWebhookBody> for CreateWebhook {
+    fn from(b: CreateWebhookBody) -> Self {
+        CreateWebhook {
+            url: b.url,
+            events: b.events,
+            description: b.description,
+        }
+    }
+}
+
+/// PATCH of a webhook; `events: null` delivers every type again.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateWebhookBody {
+    url: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    events: Option<Option<Vec<String>>>,
+    description: Option<String>,
+    enabled: Option<bool>,
+}
+
+impl From<UpdateWebhookBody> for UpdateWebhook {
+    fn from(b: UpdateWebhookBody) -> Self {
+        UpdateWebhook {
+            url: b.url,
+            events: b.events,
+            description: b.description,
+            enabled: b.enabled,
+        }
+    }
+}

@@ -2,8 +2,8 @@
 //! status code (201 for what a POST creates, 200 otherwise).
 
 use super::bodies::{
-    CreateApplicationBody, CreateKeyBody, EmptyBody, RegenerateKeyBody, UpdateFieldsBody,
-    UpdateKeyBody, VerifyBody,
+    CreateApplicationBody, CreateKeyBody, CreateWebhookBody, EmptyBody, RegenerateKeyBody,
+    UpdateFieldsBody, UpdateKeyBody, UpdateWebhookBody, VerifyBody,
 };
 use super::extract::{AppState, Id, JsonBody, MutationContext, OptionalBody, Paging, PeerIp};
 use crate::auth::Caller;
@@ -213,5 +213,67 @@ pub(super) async fn offboard_user(
     let idem = ctx.idempotency(&caller, b"")?;
     Ok(Json(
         s.service.offboard_user(&caller, &id, idem.as_ref()).await?,
+    ))
+}
+
+pub(super) async fn create_webhook(
+    State(s): State<AppState>,
+    caller: Caller,
+    ctx: MutationContext,
+    body: JsonBody<CreateWebhookBody>,
+) -> Answer<impl IntoResponse> {
+    let idem = ctx.idempotency(&caller, &body.raw)?;
+    let input = body.value.into();
+    let webhook = s
+        .service
+        .create_webhook(&caller, &input, idem.as_ref())
+        .await?;
+    Ok(created(webhook))
+}
+
+pub(super) async fn list_webhooks(
+    State(s): State<AppState>,
+    caller: Caller,
+    Paging(q): Paging,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(s.service.list_webhooks(&caller, &q).await?))
+}
+
+pub(super) async fn get_webhook(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(s.service.get_webhook(&caller, &id).await?))
+}
+
+pub(super) async fn update_webhook(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    body: JsonBody<UpdateWebhookBody>,
+) -> Answer<impl IntoResponse> {
+    let input = body.value.into();
+    Ok(Json(s.service.update_webhook(&caller, &id, &input).await?))
+}
+
+/// 204: the webhook is gone.
+pub(super) async fn delete_webhook(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Answer<impl IntoResponse> {
+    s.service.delete_webhook(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub(super) async fn list_webhook_deliveries(
+    State(s): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    Paging(q): Paging,
+) -> Answer<impl IntoResponse> {
+    Ok(Json(
+        s.service.list_webhook_deliveries(&caller, &id, &q).await?,
     ))
 }

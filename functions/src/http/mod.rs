@@ -162,6 +162,27 @@ pub fn routes() -> Vec<Route> {
             "offboard-user",
             delete(offboard_user),
         ),
+        route(M::POST, "/webhooks", "create-webhook", post(create_webhook)),
+        route(M::GET, "/webhooks", "list-webhooks", get(list_webhooks)),
+        route(M::GET, "/webhooks/{id}", "get-webhook", get(get_webhook)),
+        route(
+            M::PATCH,
+            "/webhooks/{id}",
+            "update-webhook",
+            patch(update_webhook),
+        ),
+        route(
+            M::DELETE,
+            "/webhooks/{id}",
+            "delete-webhook",
+            delete(delete_webhook),
+        ),
+        route(
+            M::GET,
+            "/webhooks/{id}/deliveries",
+            "list-webhook-deliveries",
+            get(list_webhook_deliveries),
+        ),
     ]
 }
 

@@ -21,6 +21,7 @@ mod paging;
 #[cfg(test)]
 pub(crate) mod test_support;
 mod verify;
+mod webhooks;
 
 pub use inputs::{CreateApplication, CreateKey, RegenerateKey, UpdateFields, VerifyRequest};
 pub use keys::CreatedKey;
@@ -28,12 +29,14 @@ pub use notices::{LogPublisher, NoticePublisher, NotifyReport};
 pub use offboarding::Offboarded;
 pub use paging::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, PageOf, PageQuery};
 pub use verify::{VerifyAnswer, VerifyContext};
+pub use webhooks::{CreateWebhook, CreatedWebhook, UpdateWebhook, validate_event_types};
 
 use crate::auth::{Caller, perm};
 use crate::clock::Clock;
 use crate::config::{Config, IDEMPOTENCY_TTL_SECONDS};
 use crate::domain::{Application, AuditEvent, Key};
 use crate::error::ApiError;
+use crate::events::sealing::SealingKey;
 use crate::idempotency::Idempotency;
 use crate::last_used::LastUsedRecorder;
 use crate::store::{CommitError, Store, StoreError, Write};
@@ -107,6 +110,9 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     last_used: LastUsedRecorder,
     publisher: Arc<dyn NoticePublisher>,
+    /// Seals new webhooks' signing secrets; `None` where no webhook is
+    /// created (every Lambda function but create-webhook).
+    webhook_sealing: Option<Arc<SealingKey>>,
 }
 
 impl Service {
@@ -122,7 +128,22 @@ impl Service {
             config,
             clock,
             publisher,
+            webhook_sealing: None,
         }
+    }
+
+    /// The service that seals new webhooks' secrets with `key`.
+    pub fn with_webhook_sealing(mut self, key: Arc<SealingKey>) -> Self {
+        self.webhook_sealing = Some(key);
+        self
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     pub fn config(&self) -> &Config {

@@ -33,6 +33,9 @@ impl NoticePublisher for LogPublisher {
     }
 }
 
+/// The actor of the events the expiry job writes.
+pub const EXPIRY_NOTICE_ACTOR: &str = "policy:expiry-notice";
+
 /// What one run of the expiry job did.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct NotifyReport {
@@ -106,7 +109,24 @@ impl Service {
                 day: day.clone(),
                 created_at: now,
             };
-            match self.store.commit(vec![Write::Notice(notice.clone())]).await {
+            // The event that tells webhooks, committed with the notice: one
+            // per key and day too.
+            let event = Write::Audit(AuditEvent {
+                id: super::new_id("evt")?,
+                account: key.account.clone(),
+                actor: EXPIRY_NOTICE_ACTOR.to_owned(),
+                action: "key.expiring".to_owned(),
+                target_type: "key".to_owned(),
+                target_id: key.id.clone(),
+                at: now,
+                before: None,
+                after: Some(super::to_value(&key.view(now))),
+            });
+            match self
+                .store
+                .commit(vec![Write::Notice(notice.clone()), event])
+                .await
+            {
                 Ok(()) => {
                     report.sent += 1;
                     if let Err(e) = self.publisher.publish(&notice).await {

@@ -15,6 +15,7 @@ pub mod sqlite;
 
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
 use crate::error::Cause;
+use crate::events::webhook::{Delivery, Webhook};
 use crate::usage::{Meter, Refusal};
 use async_trait::async_trait;
 
@@ -122,6 +123,17 @@ pub enum Write {
         offboarded: bool,
         at: i64,
     },
+    /// A webhook endpoint (deleting one sets `deleted_at`).
+    Webhook {
+        item: Webhook,
+        expected: Option<u64>,
+    },
+    /// A delivery record: made once per webhook and event (`None`, so a
+    /// second deliverer's copy conflicts), then updated after each attempt.
+    Delivery {
+        item: Delivery,
+        expected: Option<u64>,
+    },
 }
 
 /// A user's guard as stored (version 0 and not offboarded when absent).
@@ -182,6 +194,20 @@ pub trait Store: Send + Sync + 'static {
     fn purges_itself(&self) -> bool {
         false
     }
+    /// The account's webhook with this id, deleted or not.
+    async fn get_webhook(&self, account: &str, id: &str) -> StoreResult<Option<Webhook>>;
+    /// Every webhook of the account, deleted ones included, oldest first.
+    async fn list_webhooks(&self, account: &str) -> StoreResult<Vec<Webhook>>;
+    /// A webhook's deliveries, newest first.
+    async fn list_deliveries(
+        &self,
+        webhook_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<Delivery>>;
+    /// Up to `limit` pending deliveries due at `now`, of every account
+    /// (the deliverer orders each webhook's by `sequence`).
+    async fn due_deliveries(&self, now: i64, limit: usize) -> StoreResult<Vec<Delivery>>;
     /// A metered key's live counters at the time of the read: DynamoDB's
     /// came with the key item (`key.meter`); SQLite reads its meter rows.
     async fn read_meter(&self, key: &Key) -> StoreResult<Meter>;

@@ -38,12 +38,14 @@ mod meter;
 mod recovery;
 mod rows;
 mod schema;
+mod webhooks;
 
 pub use files::{private_file, private_folder};
 use key_cache::KeyCache;
 
 use super::{CommitError, Metered, Page, Store, StoreError, StoreResult, UserGuard, Write};
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
+use crate::events::webhook::{Delivery, Webhook};
 use crate::usage::Meter;
 use async_trait::async_trait;
 use rows::{page, query_items, query_keys, resolve_cursor};
@@ -483,6 +485,8 @@ impl Store for SqliteStore {
                 "DELETE FROM applications WHERE ttl IS NOT NULL AND ttl <= ?1",
                 "DELETE FROM notices WHERE ttl <= ?1",
                 "DELETE FROM idempotency WHERE expires_at <= ?1",
+                "DELETE FROM webhooks WHERE ttl IS NOT NULL AND ttl <= ?1",
+                "DELETE FROM deliveries WHERE ttl <= ?1",
             ] {
                 purged += tx.execute(sql, params![now])? as u64;
             }
@@ -492,6 +496,34 @@ impl Store for SqliteStore {
             Ok(purged)
         })
         .await
+    }
+
+    async fn get_webhook(&self, account: &str, id: &str) -> StoreResult<Option<Webhook>> {
+        let (account, id) = (account.to_owned(), id.to_owned());
+        self.with_reader(move |conn| webhooks::get(conn, &account, &id))
+            .await
+    }
+
+    async fn list_webhooks(&self, account: &str) -> StoreResult<Vec<Webhook>> {
+        let account = account.to_owned();
+        self.with_reader(move |conn| webhooks::list(conn, &account))
+            .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        webhook_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<Delivery>> {
+        let (id, cursor) = (webhook_id.to_owned(), cursor.map(str::to_owned));
+        self.with_reader(move |conn| webhooks::list_deliveries(conn, &id, limit, cursor.as_deref()))
+            .await
+    }
+
+    async fn due_deliveries(&self, now: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
+        self.with_reader(move |conn| webhooks::due(conn, now, limit))
+            .await
     }
 
     async fn read_meter(&self, key: &Key) -> StoreResult<Meter> {

@@ -24,6 +24,7 @@ mod records;
 mod rules;
 mod usage;
 mod verification;
+mod webhooks;
 
 /// Every case, as `conformance::<case>(store)`, for `conformance_suite!`.
 mod conformance {
@@ -35,6 +36,7 @@ mod conformance {
     pub use crate::service::harness_for_tests;
     pub use crate::usage::*;
     pub use crate::verification::*;
+    pub use crate::webhooks::*;
 }
 
 /// Instantiates every conformance case against one store. `$make` is an
@@ -94,6 +96,8 @@ macro_rules! every_case {
                 verification_reads_one_item_and_writes_nothing,
                 a_coarser_usage_resolution_writes_less_often,
                 the_next_verification_sees_every_change,
+                webhooks_are_versioned_and_listed_per_account,
+                deliveries_are_made_once_due_by_time_and_paged,
             ]
         );
     };

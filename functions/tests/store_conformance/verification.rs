@@ -7,6 +7,7 @@ use crate::service::*;
 use async_trait::async_trait;
 use keyward::config::Config;
 use keyward::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
+use keyward::events::webhook::{Delivery, Webhook};
 use keyward::store::{CommitError, Metered, Page, Store, StoreResult, UserGuard, Write};
 use keyward::usage::Meter;
 use std::sync::Arc;
@@ -91,6 +92,27 @@ impl Store for Counting {
     }
     fn purges_itself(&self) -> bool {
         self.inner.purges_itself()
+    }
+    async fn get_webhook(&self, a: &str, id: &str) -> StoreResult<Option<Webhook>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.get_webhook(a, id).await
+    }
+    async fn list_webhooks(&self, a: &str) -> StoreResult<Vec<Webhook>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.list_webhooks(a).await
+    }
+    async fn list_deliveries(
+        &self,
+        id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<Delivery>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.list_deliveries(id, limit, cursor).await
+    }
+    async fn due_deliveries(&self, now: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.due_deliveries(now, limit).await
     }
     async fn read_meter(&self, key: &Key) -> StoreResult<Meter> {
         self.reads.fetch_add(1, Ordering::SeqCst);

@@ -10,6 +10,8 @@
 //! | notice | `NOTICE#<key id>:<day>` | `NOTICE` | `item`, `ttl`, `gsi1pk` = `NOTICES#<len>:<account>#<recipient>`, `gsi1sk` = `<created_at>#<id>` |
 //! | idempotency record | `IDEM#<id>` | `IDEM` | `item`, `expires_at`, `ttl` |
 //! | user guard | `USER#<len>:<account>#<user>` | `GUARD` | `version`, `offboarded`, `at` |
+//! | webhook | `WEBHOOKS#<account>` | `WEBHOOK#<id>` | `item`, `version`, `ttl`? (once deleted) |
+//! | delivery | `DELIVERIES#<webhook id>` | `<sequence>#<event id>` | `item`, `version`, `ttl`; while pending `gsi1pk` = `DELIVERIES_DUE`, `gsi1sk` = `<next attempt>#<id>` |
 //!
 //! `<len>:` is the byte length of the account: account and user ids may
 //! contain `#`, and the length keeps the two from running together. Times
@@ -93,6 +95,18 @@ pub(super) enum ItemKey<'a> {
         account: &'a str,
         user_id: &'a str,
     },
+    /// In its account's partition, so that the account's webhooks are one
+    /// consistent query (the limit counts them).
+    Webhook {
+        account: &'a str,
+        id: &'a str,
+    },
+    /// In its webhook's partition, in the order deliveries were made.
+    Delivery {
+        webhook_id: &'a str,
+        sequence: u64,
+        event_id: &'a str,
+    },
 }
 
 impl ItemKey<'_> {
@@ -105,6 +119,8 @@ impl ItemKey<'_> {
             ItemKey::Notice { id } => format!("NOTICE#{id}"),
             ItemKey::Idempotency { id } => format!("IDEM#{id}"),
             ItemKey::UserGuard { account, user_id } => composite("USER", account, user_id),
+            ItemKey::Webhook { account, .. } => webhooks_partition(account),
+            ItemKey::Delivery { webhook_id, .. } => deliveries_partition(webhook_id),
         }
     }
 
@@ -116,6 +132,10 @@ impl ItemKey<'_> {
             ItemKey::Audit { at, nanos, id, .. } => format!("{}#{nanos:09}#{id}", sortable(at)),
             ItemKey::Notice { .. } => "NOTICE".to_owned(),
             ItemKey::Idempotency { .. } => "IDEM".to_owned(),
+            ItemKey::Webhook { id, .. } => format!("WEBHOOK#{id}"),
+            ItemKey::Delivery {
+                sequence, event_id, ..
+            } => format!("{sequence:020}#{event_id}"),
         }
     }
 
@@ -187,13 +207,19 @@ pub(super) enum Partition<'a> {
         account: &'a str,
         recipient: &'a str,
     },
+    /// An account's webhooks, on the table.
+    Webhooks { account: &'a str },
+    /// A webhook's deliveries, on the table.
+    Deliveries { webhook_id: &'a str },
 }
 
 impl Partition<'_> {
     /// The index the partition lives on (`None`: the table).
     pub(super) fn index(&self) -> Option<&'static str> {
         match self {
-            Partition::Audit { .. } => None,
+            Partition::Audit { .. } | Partition::Webhooks { .. } | Partition::Deliveries { .. } => {
+                None
+            }
             Partition::Notices { .. } => Some(GSI),
         }
     }
@@ -201,7 +227,9 @@ impl Partition<'_> {
     /// The partition key's attribute.
     pub(super) fn attribute(&self) -> &'static str {
         match self {
-            Partition::Audit { .. } => "pk",
+            Partition::Audit { .. } | Partition::Webhooks { .. } | Partition::Deliveries { .. } => {
+                "pk"
+            }
             Partition::Notices { .. } => "gsi1pk",
         }
     }
@@ -210,8 +238,32 @@ impl Partition<'_> {
         match *self {
             Partition::Audit { account } => audit_partition(account),
             Partition::Notices { account, recipient } => notices_partition(account, recipient),
+            Partition::Webhooks { account } => webhooks_partition(account),
+            Partition::Deliveries { webhook_id } => deliveries_partition(webhook_id),
         }
     }
+}
+
+fn webhooks_partition(account: &str) -> String {
+    format!("WEBHOOKS#{account}")
+}
+
+fn deliveries_partition(webhook_id: &str) -> String {
+    format!("DELIVERIES#{webhook_id}")
+}
+
+/// The index partition of pending deliveries, of every account: retries
+/// are few, and one partition lets one query find every due one.
+pub(super) const DUE_PARTITION: &str = "DELIVERIES_DUE";
+
+/// The index sort key of a pending delivery: its next attempt.
+pub(super) fn due_sort_key(next_attempt_at: i64, id: &str) -> String {
+    format!("{}#{id}", sortable(next_attempt_at))
+}
+
+/// The largest due sort key at `now`.
+pub(super) fn due_upper_bound(now: i64) -> String {
+    format!("{}#~", sortable(now))
 }
 
 fn audit_partition(account: &str) -> String {

@@ -9,6 +9,7 @@
 //! - `commit`: sending that transaction so that a retry never applies it
 //!   twice.
 //! - `debit`: a metered key's debit, one conditional update of the key item.
+//! - `webhooks`: an account's webhooks, and the deliveries that are due.
 //!
 //! One global secondary index, `gsi1` (`gsi1pk`, `gsi1sk`), serves the daily
 //! expiry job and the notice lists, where eventual consistency is fine. It
@@ -39,10 +40,12 @@ mod cursor;
 mod debit;
 mod layout;
 mod read;
+mod webhooks;
 mod writes;
 
 use super::{CommitError, Metered, Page, Store, StoreError, StoreResult, UserGuard, Write};
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
+use crate::events::webhook::{Delivery, Webhook};
 use crate::usage::Meter;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -248,6 +251,35 @@ impl Store for DynamoStore {
             items: items.iter().map(from_item).collect::<StoreResult<_>>()?,
             next_cursor,
         })
+    }
+
+    async fn get_webhook(&self, account: &str, id: &str) -> StoreResult<Option<Webhook>> {
+        self.get(ItemKey::Webhook { account, id })
+            .await?
+            .map(|item| from_item(&item))
+            .transpose()
+    }
+
+    async fn list_webhooks(&self, account: &str) -> StoreResult<Vec<Webhook>> {
+        self.all_webhooks(account).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        webhook_id: &str,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> StoreResult<Page<Delivery>> {
+        let partition = Partition::Deliveries { webhook_id };
+        let (items, next_cursor) = self.query_page(partition, limit, cursor).await?;
+        Ok(Page {
+            items: items.iter().map(from_item).collect::<StoreResult<_>>()?,
+            next_cursor,
+        })
+    }
+
+    async fn due_deliveries(&self, now: i64, limit: usize) -> StoreResult<Vec<Delivery>> {
+        self.due(now, limit).await
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), CommitError> {

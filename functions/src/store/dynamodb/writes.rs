@@ -10,10 +10,11 @@
 
 use super::codec::{Item, ids, n, s, to_json};
 use super::layout::{
-    APP_IDS, CREDITS_PERIOD, CREDITS_REMAINING, IdSet, ItemKey, KEY_IDS, expiry_index_key,
-    notice_index_key,
+    APP_IDS, CREDITS_PERIOD, CREDITS_REMAINING, DUE_PARTITION, IdSet, ItemKey, KEY_IDS,
+    due_sort_key, expiry_index_key, notice_index_key,
 };
 use crate::domain::{Application, AuditEvent, IdempotencyRecord, Key, Notice};
+use crate::events::webhook::{Delivery, DeliveryStatus, Webhook};
 use crate::store::{StoreResult, Write};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use std::collections::{BTreeMap, HashMap};
@@ -54,6 +55,8 @@ pub(super) fn actions(table: &str, writes: &[Write]) -> StoreResult<Vec<Transact
                 offboarded,
                 at,
             } => actions.user_guard(account, user_id, *expected, *offboarded, *at)?,
+            Write::Webhook { item, expected } => actions.webhook(item, *expected)?,
+            Write::Delivery { item, expected } => actions.delivery(item, *expected)?,
         });
     }
     // New keys of applications this commit does not write: the application
@@ -313,6 +316,62 @@ impl Actions<'_> {
             Some("attribute_not_exists(pk) OR expires_at <= :now"),
             Values::from([(":now".to_owned(), n(now))]),
         )
+    }
+
+    fn webhook(&self, item: &Webhook, expected: Option<u64>) -> StoreResult<TransactWriteItem> {
+        let key = ItemKey::Webhook {
+            account: &item.account,
+            id: &item.id,
+        };
+        let version = expected.unwrap_or(0) + 1;
+        let mut stored = item.clone();
+        stored.version = version;
+        let mut attributes = key.attributes();
+        attributes.insert("item".into(), to_json(&stored)?);
+        attributes.insert("version".into(), n(version as i64));
+        if let Some(ttl) = item.ttl {
+            attributes.insert("ttl".into(), n(ttl));
+        }
+        self.put_versioned(attributes, expected)
+    }
+
+    /// A delivery is put whole: the due index keys are there while it is
+    /// pending and gone once it is not.
+    fn delivery(&self, item: &Delivery, expected: Option<u64>) -> StoreResult<TransactWriteItem> {
+        let key = ItemKey::Delivery {
+            webhook_id: &item.webhook_id,
+            sequence: item.sequence,
+            event_id: &item.event.id,
+        };
+        let version = expected.unwrap_or(0) + 1;
+        let mut stored = item.clone();
+        stored.version = version;
+        let mut attributes = key.attributes();
+        attributes.insert("item".into(), to_json(&stored)?);
+        attributes.insert("version".into(), n(version as i64));
+        attributes.insert("ttl".into(), n(item.ttl));
+        if let (DeliveryStatus::Pending, Some(at)) = (item.status, item.next_attempt_at) {
+            attributes.insert("gsi1pk".into(), s(DUE_PARTITION));
+            attributes.insert("gsi1sk".into(), s(due_sort_key(at, &item.id)));
+        }
+        self.put_versioned(attributes, expected)
+    }
+
+    /// A put that must create (`None`) or replace the version `expected`.
+    fn put_versioned(&self, item: Item, expected: Option<u64>) -> StoreResult<TransactWriteItem> {
+        match expected {
+            None => self.put(item, Some(MUST_NOT_EXIST), Values::new()),
+            Some(expected) => {
+                let put = Put::builder()
+                    .table_name(self.table)
+                    .set_item(Some(item))
+                    .condition_expression(AT_EXPECTED_VERSION)
+                    .expression_attribute_names("#version", "version")
+                    .expression_attribute_values(":expected", n(expected as i64))
+                    .build()?;
+                Ok(TransactWriteItem::builder().put(put).build())
+            }
+        }
     }
 
     /// Adds ids to a set whose holder this commit does not otherwise write.

@@ -1,8 +1,8 @@
 //! A commit's writes, each with its expectation, as SQL.
 
-use super::meter;
 use super::rows::to_json;
 use super::{NOTICE_RETENTION_SECONDS, is_constraint};
+use super::{meter, webhooks};
 use crate::store::{CommitError, StoreError, Write};
 use rusqlite::params;
 
@@ -123,5 +123,9 @@ pub(super) fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> Result<boo
              WHERE account = ?1 AND user_id = ?2 AND version = ?3",
             params![account, user_id, *expected as i64, offboarded, at],
         )),
+        Write::Webhook { item, expected } => changed(webhooks::put(tx, item, *expected)),
+        Write::Delivery { item, expected } => {
+            changed(webhooks::put_delivery(tx, item, *expected))
+        }
     }
 }

@@ -62,6 +62,33 @@ CREATE TABLE IF NOT EXISTS user_guards (
     at INTEGER NOT NULL,
     PRIMARY KEY (account, user_id)
 );
+-- Webhook endpoints, and each event's delivery to each (webhooks.rs):
+-- `due` is the next attempt of a pending delivery, NULL otherwise.
+CREATE TABLE IF NOT EXISTS webhooks (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    ttl INTEGER,
+    item TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS webhooks_by_account ON webhooks (account);
+CREATE TABLE IF NOT EXISTS deliveries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    webhook_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    due INTEGER,
+    ttl INTEGER NOT NULL,
+    item TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_by_webhook ON deliveries (webhook_id, seq);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (due) WHERE due IS NOT NULL;
+-- How far the deliverer has read the audit log (the outbox): the `seq` of
+-- the last event it made deliveries for. One row.
+CREATE TABLE IF NOT EXISTS outbox_cursor (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    seq INTEGER NOT NULL
+);
 -- The live counters of metered keys, one row per key, apart from the key
 -- item (meter.rs): `windows` is the JSON list of the current window of each
 -- rate limit; `remaining`, `period` and `floor` the credits (NULL: none).
