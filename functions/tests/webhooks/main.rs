@@ -4,8 +4,11 @@
 //! package. The clock is a [`ManualClock`], so the retry schedule is
 //! checked without waiting for it.
 
+mod crash;
 #[path = "../support/fixtures.rs"]
 mod fixtures;
+#[path = "../support/local_server.rs"]
+mod local_server;
 mod receiver;
 
 use fixtures::admin;
