@@ -47,6 +47,8 @@ enum Target {
     DisabledKey,
     /// A user who owns an application with a key (for offboarding).
     User,
+    /// A webhook of the account.
+    Webhook,
 }
 
 struct Row {
@@ -123,6 +125,24 @@ fn matrix_rows() -> Vec<Row> {
         row(Method::GET, "/notifications", Nothing, None, 200),
         row(Method::GET, "/audit", Nothing, None, 200),
         row(Method::DELETE, "/users/{id}", User, None, 200),
+        row(
+            Method::POST,
+            "/webhooks",
+            Nothing,
+            Some(json!({ "url": "https://hooks.example.com/m" })),
+            201,
+        ),
+        row(Method::GET, "/webhooks", Nothing, None, 200),
+        row(Method::GET, "/webhooks/{id}", Webhook, None, 200),
+        row(
+            Method::PATCH,
+            "/webhooks/{id}",
+            Webhook,
+            Some(json!({ "enabled": false })),
+            200,
+        ),
+        row(Method::DELETE, "/webhooks/{id}", Webhook, None, 204),
+        row(Method::GET, "/webhooks/{id}/deliveries", Webhook, None, 200),
     ]
 }
 
@@ -136,6 +156,7 @@ fn expected_cell(row: &Row, who: Who) -> (u16, Option<&'static str>) {
     }
     let keys_route = row.path.starts_with("/keys/") && row.path != "/keys/{id}/record"
         || row.path.starts_with("/applications/{id}/keys");
+    let webhooks_route = row.path.starts_with("/webhooks");
     match who {
         Who::NoToken => (401, Some("TOKEN_MISSING")),
         Who::BadSignature | Who::AlgNone => (401, Some("TOKEN_INVALID")),
@@ -145,11 +166,12 @@ fn expected_cell(row: &Row, who: Who) -> (u16, Option<&'static str>) {
         Who::OtherAccount => match row.target {
             Target::Application => (404, Some("APPLICATION_NOT_FOUND")),
             Target::ActiveKey | Target::DisabledKey => (404, Some("KEY_NOT_FOUND")),
+            Target::Webhook => (404, Some("WEBHOOK_NOT_FOUND")),
             Target::Nothing | Target::User => ok,
         },
         // Application permissions are account-wide; key permissions are
-        // `own` only.
-        Who::OwnOnlyOnOthers if keys_route => (403, Some("PERMISSION_DENIED")),
+        // `own` only; webhooks need `webhooks:manage`, which it lacks.
+        Who::OwnOnlyOnOthers if keys_route || webhooks_route => (403, Some("PERMISSION_DENIED")),
         Who::OwnOnlyOnOthers => ok,
         Who::Any => ok,
         Who::AnyWithoutMfa if row.path == "/keys/{id}/enable" => (403, Some("MFA_REQUIRED")),
@@ -179,6 +201,7 @@ async fn authorization_matrix_over_every_route() {
     let srv = Server::start_with(&[
         ("KEYWARD_REQUIRE_MFA_TO_ENABLE", "true"),
         ("KEYWARD_MAX_ACTIVE_APPLICATIONS", "1000"),
+        ("KEYWARD_MAX_WEBHOOKS", "100"),
     ]);
     let rows = matrix_rows();
     // The matrix covers exactly the router's routes.
@@ -230,7 +253,18 @@ async fn authorization_matrix_over_every_route() {
             };
             let owner = srv.admin(&owner_id, "acme");
             let (mut id, mut key) = (String::new(), None);
-            if row.target != Target::Nothing {
+            let mut webhook_before = None;
+            if row.target == Target::Webhook {
+                let made = srv
+                    .post(
+                        &owner,
+                        "/webhooks",
+                        json!({ "url": "https://hooks.example.com/t" }),
+                    )
+                    .await;
+                id = made.ok(201)["webhook"]["id"].as_str().unwrap().to_owned();
+                webhook_before = Some(srv.get(&owner, &format!("/webhooks/{id}")).await.text);
+            } else if row.target != Target::Nothing {
                 let app = srv.create_app(&owner, &format!("app {n} {who:?}")).await;
                 let k = srv.create_named_key(&owner, &app, "target").await;
                 if row.target == Target::DisabledKey {
@@ -281,6 +315,10 @@ async fn authorization_matrix_over_every_route() {
                 assert_eq!(srv.verdict(&k.secret).await, before.0, "{cell}: verdict");
                 let after = without_usage(srv.key_view(&owner, &k.id).await);
                 assert_eq!(after, before.1, "{cell}: key");
+            }
+            if let (true, Some(before)) = (refused, &webhook_before) {
+                let after = srv.get(&owner, &format!("/webhooks/{id}")).await.text;
+                assert_eq!(&after, before, "{cell}: webhook");
             }
             // Another account sees none of acme's objects in its own lists.
             if who == Who::OtherAccount && r.status == 200 && row.method == Method::GET {

@@ -36,3 +36,4 @@ mod routes;
 mod secrets;
 mod usage;
 mod usage_controls;
+mod webhooks;
