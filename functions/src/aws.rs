@@ -3,6 +3,9 @@
 //! usual credential chain apply) and the SNS publisher of expiry notices.
 
 use crate::domain::Notice;
+use crate::error::Cause;
+use crate::events::Event;
+use crate::events::stream::EventBus;
 use crate::service::NoticePublisher;
 use async_trait::async_trait;
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
@@ -203,6 +206,52 @@ impl NoticePublisher for SnsPublisher {
             .await
             .map(|_| ())
             .map_err(|e| format!("{e:?}"))
+    }
+}
+
+/// The bus `deliver-events` puts every event on (`KEYWARD_EVENT_BUS`):
+/// source `keyward`, detail-type the event type, detail the event.
+pub struct EventBridgeBus {
+    client: aws_sdk_eventbridge::Client,
+    bus: String,
+}
+
+/// The `source` of keyward's events on the bus, for rules to match.
+pub const EVENT_SOURCE: &str = "keyward";
+
+impl EventBridgeBus {
+    pub fn new(client: aws_sdk_eventbridge::Client, bus: String) -> Self {
+        EventBridgeBus { client, bus }
+    }
+
+    /// The bus named by `KEYWARD_EVENT_BUS`.
+    pub fn bus_from_env() -> Result<String, String> {
+        non_empty_env("KEYWARD_EVENT_BUS")
+            .ok_or_else(|| "KEYWARD_EVENT_BUS must name the EventBridge bus".into())
+    }
+}
+
+#[async_trait]
+impl EventBus for EventBridgeBus {
+    async fn publish(&self, event: &Event) -> Result<(), Cause> {
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus)
+            .source(EVENT_SOURCE)
+            .detail_type(event.kind.as_str())
+            .detail(serde_json::to_string(event)?)
+            .build();
+        let output = self.client.put_events().entries(entry).send().await?;
+        // PutEvents answers 200 and reports a refused entry in the body.
+        if output.failed_entry_count() > 0 {
+            let why = output
+                .entries()
+                .iter()
+                .filter_map(|e| e.error_code())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(format!("EventBridge refused the event: {why}").into());
+        }
+        Ok(())
     }
 }
 

@@ -9,15 +9,21 @@
 //! add their start-up to every cold start (BENCHMARKS.md, "Lambda").
 
 use crate::auth::Caller;
-use crate::aws::{self, SnsPublisher};
+use crate::aws::{self, EventBridgeBus, SnsPublisher};
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::events::address::SystemResolver;
+use crate::events::deliverer::Deliverer;
+use crate::events::delivery::{ATTEMPT_TIMEOUT, Sender};
 use crate::events::sealing::SealingKey;
+use crate::events::stream::StreamHandler;
 use crate::http::{AppState, Authenticate, router};
 use crate::secret::Secret;
 use crate::service::{LogPublisher, NoticePublisher, Service, VerifyContext, VerifyRequest};
 use crate::store::dynamodb::DynamoStore;
+use aws_config::SdkConfig;
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use axum::http::request::Parts;
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2CustomAuthorizerV2Request;
 use lambda_http::request::RequestContext;
@@ -245,6 +251,61 @@ pub async fn run_notify_expiring() -> Result<(), Error> {
                 .map_err(|e| crate::error::chain(&e))?;
             tracing::info!(?report, "expiry notices");
             Ok::<_, Error>(serde_json::to_value(report)?)
+        }
+    }))
+    .await
+}
+
+/// What `deliver-events` and `retry-deliveries` share: the store, and a
+/// sender with the sealing key that opens signing secrets.
+async fn deliverer_from_env() -> Result<(Arc<Deliverer>, SdkConfig), Error> {
+    let config = Config::from_env()?;
+    let sdk = aws::load_config().await?;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), aws::table_from_env()?);
+    let sender = Sender::new(
+        Arc::new(SystemResolver),
+        config.webhook_allow_insecure,
+        ATTEMPT_TIMEOUT,
+    )?;
+    let deliverer = Deliverer::new(
+        Arc::new(store),
+        sender,
+        Arc::new(SealingKey::from_env()?),
+        Arc::new(SystemClock),
+    );
+    Ok((Arc::new(deliverer), sdk))
+}
+
+/// `deliver-events`: the table's stream (new audit items) to EventBridge
+/// and the webhooks, answering a partial batch response.
+pub async fn run_deliver_events() -> Result<(), Error> {
+    crate::logging::init_json();
+    let (deliverer, sdk) = deliverer_from_env().await?;
+    let bus = EventBridgeBus::new(
+        aws_sdk_eventbridge::Client::new(&sdk),
+        EventBridgeBus::bus_from_env()?,
+    );
+    let handler = Arc::new(StreamHandler::new(deliverer, Arc::new(bus)));
+    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| {
+        let handler = handler.clone();
+        async move { Ok::<_, Error>(handler.handle(&event.payload).await) }
+    }))
+    .await
+}
+
+/// `retry-deliveries`, every minute: the deliveries whose next attempt is
+/// due, attempted before the invocation returns.
+pub async fn run_retry_deliveries() -> Result<(), Error> {
+    crate::logging::init_json();
+    let (deliverer, _) = deliverer_from_env().await?;
+    lambda_http::lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
+        let deliverer = deliverer.clone();
+        async move {
+            let attempted = deliverer
+                .deliver_due()
+                .await
+                .map_err(|e| crate::error::chain(&e))?;
+            Ok::<_, Error>(serde_json::json!({ "attempted": attempted }))
         }
     }))
     .await

@@ -11,8 +11,9 @@ use keyward::clock::{Clock, SystemClock};
 use keyward::config::Config;
 use keyward::console;
 use keyward::events::address::SystemResolver;
+use keyward::events::deliverer::Deliverer;
 use keyward::events::delivery::{ATTEMPT_TIMEOUT, Sender};
-use keyward::events::outbox::Deliverer;
+use keyward::events::outbox::LocalOutbox;
 use keyward::events::sealing::{SEALING_KEY_VAR, SealingKey};
 use keyward::http::{AppState, BearerJwt, router};
 use keyward::serve::ConnectionLimits;
@@ -249,12 +250,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     // Events committed while no server ran are delivered now.
     let deliverer = Arc::new(Deliverer::new(
         store.clone(),
-        store,
         sender,
         sealing,
         clock.clone(),
-    ))
-    .spawn();
+    ));
+    let deliverer = LocalOutbox::new(store, deliverer).spawn();
     let state = AppState {
         service: service.clone(),
         auth: Arc::new(BearerJwt {

@@ -5,15 +5,19 @@
 //! same commit, so an event exists exactly when its change does. This module
 //! is pure: the event built from an audit event ([`Event::from_audit`]), the
 //! Standard Webhooks signature ([`signing`]), the retry schedule
-//! ([`schedule`]) and the URL rules ([`address`]). Sending ([`delivery`])
-//! and the loop that reads the outbox ([`outbox`]) are the I/O around them.
+//! ([`schedule`]) and the URL rules ([`address`]). Around them, the I/O:
+//! one attempt ([`delivery`]), attempts in order per webhook
+//! ([`deliverer`]), and the two sources of deliveries: the local server's
+//! outbox reader ([`outbox`]) and the table's stream in AWS ([`stream`]).
 
 pub mod address;
+pub mod deliverer;
 pub mod delivery;
 pub mod outbox;
 pub mod schedule;
 pub mod sealing;
 pub mod signing;
+pub mod stream;
 pub mod webhook;
 
 use crate::domain::{AuditEvent, rfc3339};

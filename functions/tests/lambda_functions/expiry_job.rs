@@ -5,33 +5,6 @@ use super::*;
 
 const SCHEDULED_EVENT: &str = include_str!("../fixtures/eventbridge-scheduled.json");
 
-/// Calls moto's SQS with the JSON protocol (no SDK needed for three calls).
-async fn sqs(action: &str, body: Value) -> Value {
-    let response = reqwest::Client::new()
-        .post(moto::endpoint())
-        .header("x-amz-target", format!("AmazonSQS.{action}"))
-        // moto picks the service from the credential scope; it checks no
-        // signature.
-        .header(
-            "authorization",
-            format!(
-                "AWS4-HMAC-SHA256 Credential=test/20261123/{}/sqs/aws4_request, SignedHeaders=host, Signature=0",
-                moto::REGION
-            ),
-        )
-        .header("content-type", "application/x-amz-json-1.0")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "SQS {action}: {}",
-        response.status()
-    );
-    response.json().await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_expiry_job_notifies_once_per_key_and_day_through_sns() {
     if !moto::available() {

@@ -14,7 +14,11 @@ mod lambda_runtime_api;
 #[path = "../support/moto.rs"]
 mod moto;
 
+#[path = "../support/webhook_receiver.rs"]
+mod webhook_receiver;
+
 mod authorizer;
+mod deliver_events;
 mod expiry_job;
 mod http_routes;
 
@@ -83,4 +87,42 @@ pub fn time_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+/// Calls a moto service with the AWS JSON protocol (`x-amz-target`
+/// `<prefix>.<action>`): SQS, EventBridge and DynamoDB Streams, without an
+/// SDK for a few calls each.
+pub async fn moto_json(service: &str, target: &str, action: &str, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(moto::endpoint())
+        .header("x-amz-target", format!("{target}.{action}"))
+        // moto picks the service from the credential scope; it checks no
+        // signature.
+        .header(
+            "authorization",
+            format!(
+                "AWS4-HMAC-SHA256 Credential=test/20261123/{}/{service}/aws4_request, SignedHeaders=host, Signature=0",
+                moto::REGION
+            ),
+        )
+        .header(
+            "content-type",
+            match target {
+                "AWSEvents" => "application/x-amz-json-1.1",
+                _ => "application/x-amz-json-1.0",
+            },
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(status.is_success(), "{target}.{action}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// SQS through [`moto_json`].
+pub async fn sqs(action: &str, body: Value) -> Value {
+    moto_json("sqs", "AmazonSQS", action, body).await
 }

@@ -4,6 +4,11 @@ use super::*;
 use clap::Args;
 use keyward::config::Config;
 
+/// Variables of `Config` for development and tests only, which no deployed
+/// function may get: `KEYWARD_WEBHOOK_ALLOW_INSECURE` lets webhooks use
+/// `http` and loopback addresses.
+const NOT_DEPLOYED: [&str; 1] = ["KEYWARD_WEBHOOK_ALLOW_INSECURE"];
+
 #[test]
 fn functions_get_the_configuration_the_code_reads() {
     let template = template();
@@ -15,7 +20,7 @@ fn functions_get_the_configuration_the_code_reads() {
     assert_eq!(globals["KEYWARD_TABLE"], json!({"Ref": "Table"}));
 
     // Every KEYWARD_* variable of Config, from a parameter whose default is
-    // the code's default.
+    // the code's default; none of the development-only ones.
     let command = Config::augment_args(clap::Command::new("keyward"));
     let mut variables = 0;
     for arg in command.get_arguments() {
@@ -23,6 +28,13 @@ fn functions_get_the_configuration_the_code_reads() {
             continue;
         };
         variables += 1;
+        if NOT_DEPLOYED.contains(&variable) {
+            assert!(
+                !globals.contains_key(variable),
+                "{TEMPLATE}: {variable} is for development only; no deployed function may get it"
+            );
+            continue;
+        }
         let value = globals.get(variable).unwrap_or_else(|| {
             panic!("{TEMPLATE}: Globals.Function.Environment.Variables lacks {variable}")
         });
@@ -69,7 +81,32 @@ fn functions_get_the_configuration_the_code_reads() {
             binary == "authorizer",
             "{TEMPLATE}: KEYWARD_AUTHORIZER_SCOPES belongs to the authorizer only ({binary})"
         );
+        assert_eq!(
+            variables.contains_key("KEYWARD_WEBHOOK_SEALING_KEY"),
+            binary == "create-webhook",
+            "{TEMPLATE}: KEYWARD_WEBHOOK_SEALING_KEY belongs to create-webhook only, the one \
+             function that seals signing secrets ({binary})"
+        );
+        for variable in NOT_DEPLOYED {
+            assert!(
+                !variables.contains_key(variable),
+                "{TEMPLATE}: {variable} is for development only ({binary})"
+            );
+        }
     }
+    assert_eq!(
+        own("create-webhook")["KEYWARD_WEBHOOK_SEALING_KEY"],
+        json!({"Ref": "WebhookSealingKey"})
+    );
+    let sealing = &parameters["WebhookSealingKey"];
+    assert_eq!(
+        sealing["NoEcho"], true,
+        "{TEMPLATE}: WebhookSealingKey is a secret: NoEcho"
+    );
+    assert!(
+        sealing.get("Default").is_none(),
+        "{TEMPLATE}: WebhookSealingKey has no default; each stack needs its own key"
+    );
     assert_eq!(
         own("notify-expiring")["KEYWARD_TOPIC_ARN"],
         json!({"Ref": "Topic"})

@@ -4,7 +4,7 @@ use super::*;
 
 /// Functions that only read the table (and, for the two verifiers, write
 /// `last_used_at` and debit metered keys' counters).
-const READ_ONLY: [&str; 9] = [
+const READ_ONLY: [&str; 12] = [
     "list-applications",
     "get-application",
     "list-keys",
@@ -14,6 +14,9 @@ const READ_ONLY: [&str; 9] = [
     "authorizer",
     "list-notifications",
     "list-audit",
+    "list-webhooks",
+    "get-webhook",
+    "list-webhook-deliveries",
 ];
 /// Actions no function may have.
 const FORBIDDEN: [&str; 6] = [

@@ -9,6 +9,7 @@ mod crash;
 mod fixtures;
 #[path = "../support/local_server.rs"]
 mod local_server;
+#[path = "../support/webhook_receiver.rs"]
 mod receiver;
 
 use fixtures::admin;
@@ -18,8 +19,9 @@ use keyward::config::Config;
 use keyward::domain::AuditEvent;
 use keyward::error::ApiError;
 use keyward::events::address::SystemResolver;
+use keyward::events::deliverer::Deliverer;
 use keyward::events::delivery::{AttemptError, Outcome, Sender};
-use keyward::events::outbox::Deliverer;
+use keyward::events::outbox::LocalOutbox;
 use keyward::events::sealing::SealingKey;
 use keyward::events::signing::SigningSecret;
 use keyward::events::webhook::DeliveryStatus;
@@ -42,6 +44,7 @@ struct World {
     clock: Arc<ManualClock>,
     service: Service,
     deliverer: Arc<Deliverer>,
+    outbox: LocalOutbox,
 }
 
 /// A service and a deliverer on one in-memory store; `http` and loopback
@@ -57,16 +60,17 @@ fn world(config: Config, timeout: Duration) -> World {
     let sender = Sender::new(Arc::new(SystemResolver), allow_insecure, timeout).unwrap();
     let deliverer = Arc::new(Deliverer::new(
         store.clone(),
-        store.clone(),
         sender,
         sealing,
         clock.clone(),
     ));
+    let outbox = LocalOutbox::new(store.clone(), deliverer.clone());
     World {
         store,
         clock,
         service,
         deliverer,
+        outbox,
     }
 }
 
@@ -80,7 +84,7 @@ fn insecure() -> Config {
 impl World {
     /// One round of the deliverer, and every attempt it started finished.
     async fn settle(&self) {
-        self.deliverer.round().await.unwrap();
+        self.outbox.round().await.unwrap();
         let started = Instant::now();
         while !self.deliverer.is_idle() {
             assert!(started.elapsed() < Duration::from_secs(60), "attempts hang");
@@ -393,7 +397,7 @@ async fn a_slow_receiver_does_not_delay_another_accounts_deliveries() {
         .await
         .unwrap();
     let started = Instant::now();
-    w.deliverer.round().await.unwrap();
+    w.outbox.round().await.unwrap();
     quick.wait_for(1).await;
     assert!(
         started.elapsed() < Duration::from_secs(4),

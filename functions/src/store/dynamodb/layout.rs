@@ -29,7 +29,8 @@ use crate::store::{StoreError, StoreResult};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 
 /// The one global secondary index: the daily expiry job and the notice
@@ -353,6 +354,13 @@ pub(super) async fn create_table(client: &Client, table: &str) -> StoreResult<()
         .attribute_definitions(attribute("gsi1sk")?)
         .key_schema(key("pk", KeyType::Hash)?)
         .key_schema(key("sk", KeyType::Range)?)
+        // deliver-events reads new audit items from the stream.
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()?,
+        )
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(GSI)

@@ -2,6 +2,8 @@
 //! checks every delivery with the `standardwebhooks` package of PyPI, and
 //! misbehaves on request.
 
+#![allow(dead_code)] // each test target uses part of it
+
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
