@@ -5,7 +5,9 @@ records it, and it can be told to misbehave for the next requests.
     webhook_receiver.py            prints "PORT <n>" once it listens
 
 Control (JSON):
-    PUT  /_control  {"secret": "whsec_...", "plan": ["fail", "timeout", ...]}
+    PUT  /_control  {"secret": "whsec_...", "secrets": {"/path": "whsec_..."},
+                     "plan": ["fail", "timeout", ...]}
+                    (a path's own secret, else "secret", checks its deliveries)
     GET  /_received  every delivery so far, in arrival order
 Each request to any other path takes the next step of the plan, then "ok":
     ok        204
@@ -25,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-state = {"secret": None, "plan": [], "received": [], "redirected": 0}
+state = {"secret": None, "secrets": {}, "plan": [], "received": [], "redirected": 0}
 lock = threading.Lock()
 
 
@@ -62,6 +64,7 @@ class Handler(BaseHTTPRequestHandler):
         with lock:
             if "secret" in control:
                 state["secret"] = control["secret"]
+            state["secrets"].update(control.get("secrets", {}))
             state["plan"] = list(control.get("plan", []))
         self.answer(204)
 
@@ -70,7 +73,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length)
         with lock:
             step = state["plan"].pop(0) if state["plan"] else "ok"
-            secret = state["secret"]
+            secret = state["secrets"].get(self.path, state["secret"])
         verified, error = False, None
         try:
             Webhook(secret).verify(body, dict(self.headers.items()))
@@ -83,6 +86,8 @@ class Handler(BaseHTTPRequestHandler):
                     "path": self.path,
                     "step": step,
                     "verified": verified,
+                    # A request cut short (its sender killed mid-send).
+                    "complete": len(body) == length,
                     "error": error,
                     "webhook_id": self.headers.get("webhook-id"),
                     "webhook_timestamp": self.headers.get("webhook-timestamp"),

@@ -15,9 +15,16 @@ use crate::clock::Clock;
 use crate::store::{CommitError, Store, StoreResult, Write};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// How many due deliveries one round reads.
 pub const DUE_BATCH: usize = 200;
+
+/// The most attempt outcomes one commit records.
+pub const RECORD_BATCH: usize = 64;
+
+/// How long an attempt's outcome may wait for others to share its commit.
+pub const RECORD_WITHIN: Duration = Duration::from_millis(50);
 
 pub struct Deliverer {
     store: Arc<dyn Store>,
@@ -76,16 +83,77 @@ impl Deliverer {
         self.lock_busy().is_empty()
     }
 
-    /// Attempts one webhook's deliveries in order; stops at the first that
-    /// cannot be recorded (it stays due).
+    /// Attempts one webhook's deliveries in order, recording their
+    /// outcomes a batch at a time: one commit for up to [`RECORD_BATCH`]
+    /// attempts or [`RECORD_WITHIN`], whichever comes first. A crash
+    /// before a batch's commit sends its deliveries again (duplicates, never
+    /// losses); a batch that cannot be recorded stops the run (they stay
+    /// due).
     async fn attempt_in_order(&self, deliveries: Vec<Delivery>) {
+        let mut unrecorded: Vec<(u64, Delivery)> = Vec::new();
+        let mut oldest = Instant::now();
         for delivery in deliveries {
-            if let Err(e) = self.attempt(&delivery).await {
-                let error = crate::error::chain(&e);
-                tracing::warn!(delivery = %delivery.id, %error, "recording a delivery failed; it stays due");
-                break;
+            match self.attempt_unrecorded(&delivery).await {
+                Ok(updated) => {
+                    if unrecorded.is_empty() {
+                        oldest = Instant::now();
+                    }
+                    unrecorded.push((delivery.version, updated));
+                }
+                Err(e) => {
+                    let error = crate::error::chain(&e);
+                    tracing::warn!(delivery = %delivery.id, %error, "a webhook could not be read; its deliveries stay due");
+                    break;
+                }
+            }
+            if unrecorded.len() >= RECORD_BATCH || oldest.elapsed() >= RECORD_WITHIN {
+                if let Err(e) = self.record(std::mem::take(&mut unrecorded)).await {
+                    let error = crate::error::chain(&e);
+                    tracing::warn!(%error, "recording deliveries failed; they stay due");
+                    return;
+                }
             }
         }
+        if let Err(e) = self.record(unrecorded).await {
+            let error = crate::error::chain(&e);
+            tracing::warn!(%error, "recording deliveries failed; they stay due");
+        }
+    }
+
+    /// Records attempts' outcomes in one commit; when another deliverer
+    /// recorded one of them first (a conflict), each on its own, so the
+    /// others are not lost.
+    async fn record(&self, outcomes: Vec<(u64, Delivery)>) -> StoreResult<()> {
+        let writes = |outcomes: &[(u64, Delivery)]| -> Vec<Write> {
+            outcomes
+                .iter()
+                .map(|(expected, item)| Write::Delivery {
+                    item: item.clone(),
+                    expected: Some(*expected),
+                })
+                .collect()
+        };
+        match outcomes.len() {
+            0 => return Ok(()),
+            1 => {}
+            _ => match self.store.commit(writes(&outcomes)).await {
+                Ok(()) => return Ok(()),
+                Err(CommitError::Conflict) => {}
+                Err(CommitError::Store(e)) => return Err(e),
+            },
+        }
+        for outcome in outcomes {
+            match self
+                .store
+                .commit(writes(std::slice::from_ref(&outcome)))
+                .await
+            {
+                // Another deliverer recorded this attempt first.
+                Ok(()) | Err(CommitError::Conflict) => {}
+                Err(CommitError::Store(e)) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Starts a task per webhook that has deliveries in `due` and no task
@@ -141,6 +209,12 @@ impl Deliverer {
     /// Attempts `delivery` (as read when it was due) once and records the
     /// outcome; a webhook deleted or disabled since gets no attempt.
     pub async fn attempt(&self, delivery: &Delivery) -> StoreResult<()> {
+        let updated = self.attempt_unrecorded(delivery).await?;
+        self.record(vec![(delivery.version, updated)]).await
+    }
+
+    /// Attempts `delivery` once: the record as it stands after.
+    async fn attempt_unrecorded(&self, delivery: &Delivery) -> StoreResult<Delivery> {
         let now = self.clock.now();
         let webhook = self
             .store
@@ -174,17 +248,6 @@ impl Deliverer {
             response_status = updated.response_status,
             "webhook delivery"
         );
-        match self
-            .store
-            .commit(vec![Write::Delivery {
-                expected: Some(delivery.version),
-                item: updated,
-            }])
-            .await
-        {
-            // Another deliverer recorded an attempt first.
-            Ok(()) | Err(CommitError::Conflict) => Ok(()),
-            Err(CommitError::Store(e)) => Err(e),
-        }
+        Ok(updated)
     }
 }

@@ -1,9 +1,12 @@
 //! One delivery attempt: POST the event, signed, to a webhook's URL.
 //!
 //! The client follows no redirect (a 3xx is a failed attempt), gives each
-//! attempt 15 s, keeps no idle connections (so every attempt resolves the
-//! name again, through [`PublicOnly`]), and never reads the answer's body:
-//! only its status counts, so an endless or huge body costs nothing.
+//! attempt 15 s, and never reads the answer's body: only its status
+//! counts, so an endless or huge body costs nothing. Every connection is
+//! made to an address [`PublicOnly`] checked as it resolved the name; a
+//! connection kept alive for the next attempt stays with that address, and
+//! a new one resolves and checks again, so a name that comes to point
+//! inside the network (DNS rebinding) is never connected to.
 
 use super::Event;
 use super::address::{PublicOnly, literal_host, may_connect};
@@ -16,6 +19,9 @@ use std::time::Duration;
 
 /// How long one attempt may take, connection to status line.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a connection to a receiver is kept for the next attempt.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why an attempt failed, as delivery records show it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,7 +78,8 @@ impl Sender {
             .redirect(redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout)
-            .pool_max_idle_per_host(0)
+            .pool_max_idle_per_host(1)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .dns_resolver(Arc::new(PublicOnly::new(resolver, allow_insecure)))
             .user_agent(concat!("keyward-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;

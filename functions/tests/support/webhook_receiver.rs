@@ -82,6 +82,22 @@ impl Receiver {
         assert_eq!(answer.status(), 204);
     }
 
+    /// Sets a signing secret per path (several webhooks on one receiver).
+    pub async fn secrets(&self, secrets: &[(&str, &str)]) {
+        let map: serde_json::Map<String, Value> = secrets
+            .iter()
+            .map(|(path, secret)| (path.to_string(), json!(secret)))
+            .collect();
+        let answer = self
+            .client
+            .put(self.url("/_control"))
+            .json(&json!({"secrets": map}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 204);
+    }
+
     /// Every request so far, and how often the redirect target was hit.
     pub async fn received(&self) -> (Vec<Value>, u64) {
         let body: Value = self
