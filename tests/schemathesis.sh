@@ -39,7 +39,10 @@ export KEYWARD_JWT_SECRET
 # a 1-second window: generated keys fail, so 429 (and its Retry-After) is
 # answered and checked in bursts, and verification works again a second
 # later.
-export KEYWARD_MAX_ACTIVE_APPLICATIONS=1000 KEYWARD_MAX_ACTIVE_KEYS=1000
+export KEYWARD_MAX_ACTIVE_APPLICATIONS=1000 KEYWARD_MAX_ACTIVE_KEYS=1000 KEYWARD_MAX_WEBHOOKS=100
+# Generated webhooks point at invented public hosts: this server delivers
+# nothing (no DNS lookups or connections out of the test machine).
+export KEYWARD_DELIVER_EVENTS=false
 export KEYWARD_VERIFY_FAILURE_LIMIT=20 KEYWARD_VERIFY_FAILURE_WINDOW_SECONDS=1
 export KEYWARD_LOG=${KEYWARD_LOG:-warn}
 

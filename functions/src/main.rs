@@ -76,6 +76,12 @@ struct ServeArgs {
     /// The window of that limit, in seconds.
     #[arg(long, env = "KEYWARD_VERIFY_FAILURE_WINDOW_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     verify_failure_window_seconds: u64,
+    /// Whether this process delivers events to webhooks (the outbox reader
+    /// and the deliverer). Off for a server that must make no outbound
+    /// calls (a fuzzing run); events stay in the outbox and a server with
+    /// it on delivers them later.
+    #[arg(long, env = "KEYWARD_DELIVER_EVENTS", default_value_t = true, action = clap::ArgAction::Set)]
+    deliver_events: bool,
     /// Origins (scheme://host[:port], comma-separated) whose pages may call
     /// the API: a copy of the console hosted elsewhere. None by default.
     #[arg(long = "cors-origin", env = "KEYWARD_CORS_ORIGINS", value_delimiter = ',', value_parser = console::parse_origin)]
@@ -245,16 +251,23 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             "keyward: KEYWARD_WEBHOOK_ALLOW_INSECURE is set: webhooks may use http and loopback (development only)"
         );
     }
-    let sender = Sender::new(Arc::new(SystemResolver), allow_insecure, ATTEMPT_TIMEOUT)
-        .map_err(|e| format!("cannot build the webhook client: {e}"))?;
     // Events committed while no server ran are delivered now.
-    let deliverer = Arc::new(Deliverer::new(
-        store.clone(),
-        sender,
-        sealing,
-        clock.clone(),
-    ));
-    let deliverer = LocalOutbox::new(store, deliverer).spawn();
+    let deliverer = if args.deliver_events {
+        let sender = Sender::new(Arc::new(SystemResolver), allow_insecure, ATTEMPT_TIMEOUT)
+            .map_err(|e| format!("cannot build the webhook client: {e}"))?;
+        let deliverer = Arc::new(Deliverer::new(
+            store.clone(),
+            sender,
+            sealing,
+            clock.clone(),
+        ));
+        Some(LocalOutbox::new(store, deliverer).spawn())
+    } else {
+        eprintln!(
+            "keyward: KEYWARD_DELIVER_EVENTS is false: no webhook deliveries from this process"
+        );
+        None
+    };
     let state = AppState {
         service: service.clone(),
         auth: Arc::new(BearerJwt {
@@ -306,7 +319,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let app = console::with_cors(router(state, None), args.cors_origins);
     keyward::serve::serve(listener, app, &args.limits, shutdown_signal()).await?;
     flusher.abort();
-    deliverer.abort();
+    if let Some(deliverer) = deliverer {
+        deliverer.abort();
+    }
     let _ = service.flush_usage().await;
     Ok(())
 }

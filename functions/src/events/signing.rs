@@ -1,6 +1,5 @@
-//! Standard Webhooks signatures (<https://www.standardwebhooks.com>), so a
-//! receiver checks keyward's deliveries with the `standardwebhooks`
-//! packages of PyPI or npm.
+//! Standard Webhooks signatures, so a receiver checks keyward's deliveries
+//! with the `standardwebhooks` packages of PyPI or npm.
 //!
 //! The signing secret is `whsec_` and the base64 of 32 random bytes; the
 //! signature of a delivery is `v1,` and the base64 HMAC-SHA256, under those

@@ -129,7 +129,7 @@ fn matrix_rows() -> Vec<Row> {
             Method::POST,
             "/webhooks",
             Nothing,
-            Some(json!({ "url": "https://hooks.example.com/m" })),
+            Some(json!({ "url": "https://hooks.example.invalid/m" })),
             201,
         ),
         row(Method::GET, "/webhooks", Nothing, None, 200),
@@ -259,7 +259,7 @@ async fn authorization_matrix_over_every_route() {
                     .post(
                         &owner,
                         "/webhooks",
-                        json!({ "url": "https://hooks.example.com/t" }),
+                        json!({ "url": "https://hooks.example.invalid/t" }),
                     )
                     .await;
                 id = made.ok(201)["webhook"]["id"].as_str().unwrap().to_owned();

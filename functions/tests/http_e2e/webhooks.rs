@@ -10,7 +10,7 @@ async fn a_webhook_shows_its_secret_once_and_never_again() {
     let srv = Server::start();
     let admin = srv.admin("alice", "acme");
     let body = json!({
-        "url": "https://hooks.example.com/keyward",
+        "url": "https://hooks.example.invalid/keyward",
         "events": ["key.revoked", "key.created", "key.revoked"],
         "description": "ops",
     });
@@ -39,7 +39,7 @@ async fn a_webhook_shows_its_secret_once_and_never_again() {
     assert_eq!(list.ok(200)["items"].as_array().unwrap().len(), 1);
 
     let read = srv.get(&admin, &format!("/webhooks/{id}")).await;
-    assert_eq!(read.ok(200)["url"], "https://hooks.example.com/keyward");
+    assert_eq!(read.ok(200)["url"], "https://hooks.example.invalid/keyward");
     let patched = srv
         .patch(
             &admin,
@@ -89,14 +89,14 @@ async fn a_webhook_shows_its_secret_once_and_never_again() {
 async fn bad_webhooks_are_refused_with_stable_codes_and_nothing_is_made() {
     let srv = Server::start_with(&[("KEYWARD_MAX_WEBHOOKS", "2")]);
     let admin = srv.admin("alice", "acme");
-    let long = format!("https://hooks.example.com/{}", "a".repeat(2_048));
+    let long = format!("https://hooks.example.invalid/{}", "a".repeat(2_048));
     for (body, code) in [
         (
-            json!({"url": "http://hooks.example.com/"}),
+            json!({"url": "http://hooks.example.invalid/"}),
             "INVALID_WEBHOOK_URL",
         ),
         (
-            json!({"url": "https://user:pw@hooks.example.com/"}),
+            json!({"url": "https://user:pw@hooks.example.invalid/"}),
             "INVALID_WEBHOOK_URL",
         ),
         (json!({"url": long}), "INVALID_WEBHOOK_URL"),
@@ -107,19 +107,19 @@ async fn bad_webhooks_are_refused_with_stable_codes_and_nothing_is_made() {
         (json!({"url": "https://[::1]/"}), "INVALID_WEBHOOK_URL"),
         (json!({"url": "not a url"}), "INVALID_WEBHOOK_URL"),
         (
-            json!({"url": "https://hooks.example.com/", "events": ["key.exploded"]}),
+            json!({"url": "https://hooks.example.invalid/", "events": ["key.exploded"]}),
             "INVALID_EVENT_TYPES",
         ),
         (
-            json!({"url": "https://hooks.example.com/", "events": []}),
+            json!({"url": "https://hooks.example.invalid/", "events": []}),
             "INVALID_EVENT_TYPES",
         ),
         (
-            json!({"url": "https://hooks.example.com/", "events": "key.created"}),
+            json!({"url": "https://hooks.example.invalid/", "events": "key.created"}),
             "INVALID_BODY",
         ),
         (
-            json!({"url": "https://hooks.example.com/", "secret": "whsec_mine"}),
+            json!({"url": "https://hooks.example.invalid/", "secret": "whsec_mine"}),
             "INVALID_BODY",
         ),
         (json!({}), "INVALID_BODY"),
@@ -134,7 +134,7 @@ async fn bad_webhooks_are_refused_with_stable_codes_and_nothing_is_made() {
         srv.post(
             &admin,
             "/webhooks",
-            json!({"url": "https://hooks.example.com/"}),
+            json!({"url": "https://hooks.example.invalid/"}),
         )
         .await
         .ok(201);
@@ -143,7 +143,7 @@ async fn bad_webhooks_are_refused_with_stable_codes_and_nothing_is_made() {
         .post(
             &admin,
             "/webhooks",
-            json!({"url": "https://hooks.example.com/"}),
+            json!({"url": "https://hooks.example.invalid/"}),
         )
         .await;
     over.problem(409, "WEBHOOK_LIMIT_REACHED");
@@ -175,5 +175,5 @@ async fn bad_webhooks_are_refused_with_stable_codes_and_nothing_is_made() {
     .await
     .problem(422, "INVALID_EVENT_TYPES");
     let unchanged = srv.get(&admin, &format!("/webhooks/{id}")).await;
-    assert_eq!(unchanged.ok(200)["url"], "https://hooks.example.com/");
+    assert_eq!(unchanged.ok(200)["url"], "https://hooks.example.invalid/");
 }

@@ -12,7 +12,7 @@ fn webhook(id: &str, account: &str, created_at: i64) -> Webhook {
     Webhook {
         id: id.into(),
         account: account.into(),
-        url: "https://hooks.example.com/".into(),
+        url: "https://hooks.example.invalid/".into(),
         description: String::new(),
         events: vec![],
         enabled: true,

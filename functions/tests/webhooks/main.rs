@@ -423,9 +423,9 @@ async fn urls_into_the_network_are_refused_at_creation() {
         "https://[fc00::1]/",
         "https://[fd00::1]/",
         "https://localhost/",
-        "http://hooks.example.com/",
-        "https://user:password@hooks.example.com/",
-        &format!("https://hooks.example.com/{}", "a".repeat(2_048)),
+        "http://hooks.example.invalid/",
+        "https://user:password@hooks.example.invalid/",
+        &format!("https://hooks.example.invalid/{}", "a".repeat(2_048)),
     ] {
         let refused = w
             .service
@@ -498,7 +498,7 @@ async fn a_name_that_resolves_inside_the_network_is_not_connected_to() {
         )
         .unwrap();
         let outcome = sender
-            .send("https://hooks.example.com/", &secret, &an_event(), 0)
+            .send("https://hooks.example.invalid/", &secret, &an_event(), 0)
             .await;
         assert_eq!(
             outcome,
