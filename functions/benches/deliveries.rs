@@ -66,6 +66,9 @@ struct Round {
     delivered_per_second: Option<f64>,
     latency_p50: Option<Duration>,
     latency_p99: Option<Duration>,
+    /// The JSON of one delivery record (a key.disabled or key.enabled
+    /// event with the key's view before and after), for the cost on paper.
+    record_bytes: usize,
 }
 
 /// One round on a fresh file: four writers × `changes` changes, with or
@@ -173,6 +176,7 @@ async fn round(with_webhook: bool, changes: usize, receiver: &str, receipts: &Re
         delivered_per_second: None,
         latency_p50: None,
         latency_p99: None,
+        record_bytes: 0,
     };
     if let Some(task) = deliverer_task {
         let total = keys.len() * changes;
@@ -213,6 +217,11 @@ async fn round(with_webhook: bool, changes: usize, receiver: &str, receipts: &Re
             }
         }
         latencies.sort();
+        let webhook = &store.list_webhooks("bench").await.unwrap()[0];
+        let sample = store.list_deliveries(&webhook.id, 1, None).await.unwrap();
+        if let Some(record) = sample.items.first() {
+            result.record_bytes = serde_json::to_vec(record).unwrap().len();
+        }
         result.latency_p50 = Some(percentile(&latencies, 0.5));
         result.latency_p99 = Some(percentile(&latencies, 0.99));
     }
@@ -243,7 +252,7 @@ async fn main() {
         let with = round(true, changes, &receiver, &receipts).await;
         println!(
             "round {n}: change p50/p99 without a webhook {:?}/{:?}, with one and the deliverer {:?}/{:?} (p50 ratio {:.2}); \
-             delivered {:.0}/s; commit to receipt p50 {:?}, p99 {:?}",
+             delivered {:.0}/s; commit to receipt p50 {:?}, p99 {:?}; a delivery record {} B of JSON",
             without.change_p50,
             without.change_p99,
             with.change_p50,
@@ -252,6 +261,7 @@ async fn main() {
             with.delivered_per_second.unwrap_or_default(),
             with.latency_p50.unwrap_or_default(),
             with.latency_p99.unwrap_or_default(),
+            with.record_bytes,
         );
     }
 }
