@@ -323,16 +323,7 @@ impl Actions<'_> {
             account: &item.account,
             id: &item.id,
         };
-        let version = expected.unwrap_or(0) + 1;
-        let mut stored = item.clone();
-        stored.version = version;
-        let mut attributes = key.attributes();
-        attributes.insert("item".into(), to_json(&stored)?);
-        attributes.insert("version".into(), n(version as i64));
-        if let Some(ttl) = item.ttl {
-            attributes.insert("ttl".into(), n(ttl));
-        }
-        self.put_versioned(attributes, expected)
+        self.versioned_put(key, item, expected, item.ttl, None)
     }
 
     /// A delivery is put whole: the due index keys are there while it is
@@ -343,16 +334,37 @@ impl Actions<'_> {
             sequence: item.sequence,
             event_id: &item.event.id,
         };
+        let due = match (item.status, item.next_attempt_at) {
+            (DeliveryStatus::Pending, Some(at)) => {
+                Some((DUE_PARTITION.to_owned(), due_sort_key(at, &item.id)))
+            }
+            _ => None,
+        };
+        self.versioned_put(key, item, expected, Some(item.ttl), due)
+    }
+
+    /// An item put whole at the version after `expected` (in its JSON and
+    /// its `version`), with its `ttl` and its `gsi1` keys when it has them.
+    fn versioned_put(
+        &self,
+        key: ItemKey,
+        item: &impl serde::Serialize,
+        expected: Option<u64>,
+        ttl: Option<i64>,
+        index: Option<(String, String)>,
+    ) -> StoreResult<TransactWriteItem> {
         let version = expected.unwrap_or(0) + 1;
-        let mut stored = item.clone();
-        stored.version = version;
+        let mut stored = serde_json::to_value(item)?;
+        stored["version"] = version.into();
         let mut attributes = key.attributes();
         attributes.insert("item".into(), to_json(&stored)?);
         attributes.insert("version".into(), n(version as i64));
-        attributes.insert("ttl".into(), n(item.ttl));
-        if let (DeliveryStatus::Pending, Some(at)) = (item.status, item.next_attempt_at) {
-            attributes.insert("gsi1pk".into(), s(DUE_PARTITION));
-            attributes.insert("gsi1sk".into(), s(due_sort_key(at, &item.id)));
+        if let Some(ttl) = ttl {
+            attributes.insert("ttl".into(), n(ttl));
+        }
+        if let Some((pk, sk)) = index {
+            attributes.insert("gsi1pk".into(), s(pk));
+            attributes.insert("gsi1sk".into(), s(sk));
         }
         self.put_versioned(attributes, expected)
     }

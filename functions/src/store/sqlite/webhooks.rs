@@ -6,7 +6,7 @@
 //! before that commit reads the same events again, after it nothing is
 //! read twice, and nothing committed is skipped.
 
-use super::rows::{from_json, page, query_items, resolve_cursor, to_json};
+use super::rows::{from_json, page, query_items, resolve_cursor};
 use crate::domain::AuditEvent;
 use crate::events::outbox::Outbox;
 use crate::events::webhook::{Delivery, DeliveryStatus, Webhook};
@@ -66,46 +66,51 @@ fn due_column(delivery: &Delivery) -> Option<i64> {
     }
 }
 
-/// A webhook write; `Ok(false)` when its expectation failed.
+/// `item`'s JSON at `version`.
+fn stored_json(item: &impl serde::Serialize, version: u64) -> rusqlite::Result<String> {
+    let mut stored = serde_json::to_value(item)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    stored["version"] = version.into();
+    Ok(stored.to_string())
+}
+
+/// A webhook write: the rows it changed (0 when its expectation failed).
 pub(super) fn put(
     tx: &Transaction<'_>,
     item: &Webhook,
     expected: Option<u64>,
 ) -> rusqlite::Result<usize> {
-    let mut item = item.clone();
-    item.version = expected.unwrap_or(0) + 1;
-    let json = serde_json::to_string(&item)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let version = expected.unwrap_or(0) + 1;
+    let json = stored_json(item, version)?;
     match expected {
         None => tx.execute(
             "INSERT INTO webhooks (id, account, version, ttl, item) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![item.id, item.account, item.version as i64, item.ttl, json],
+            params![item.id, item.account, version as i64, item.ttl, json],
         ),
         Some(v) => tx.execute(
             "UPDATE webhooks SET version = ?3, ttl = ?4, item = ?5 WHERE id = ?1 AND version = ?2",
-            params![item.id, v as i64, item.version as i64, item.ttl, json],
+            params![item.id, v as i64, version as i64, item.ttl, json],
         ),
     }
 }
 
+/// A delivery write, as [`put`] is a webhook's.
 pub(super) fn put_delivery(
     tx: &Transaction<'_>,
     item: &Delivery,
     expected: Option<u64>,
 ) -> rusqlite::Result<usize> {
-    let mut item = item.clone();
-    item.version = expected.unwrap_or(0) + 1;
-    let json = serde_json::to_string(&item)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    let due = due_column(&item);
+    let version = expected.unwrap_or(0) + 1;
+    let json = stored_json(item, version)?;
+    let due = due_column(item);
     match expected {
         None => tx.execute(
             "INSERT INTO deliveries (id, webhook_id, version, due, ttl, item) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![item.id, item.webhook_id, item.version as i64, due, item.ttl, json],
+            params![item.id, item.webhook_id, version as i64, due, item.ttl, json],
         ),
         Some(v) => tx.execute(
             "UPDATE deliveries SET version = ?3, due = ?4, ttl = ?5, item = ?6 WHERE id = ?1 AND version = ?2",
-            params![item.id, v as i64, item.version as i64, due, item.ttl, json],
+            params![item.id, v as i64, version as i64, due, item.ttl, json],
         ),
     }
 }
@@ -155,16 +160,14 @@ pub(super) fn advance(
         return Err(CommitError::Conflict);
     }
     for delivery in deliveries {
-        let mut delivery = delivery.clone();
-        delivery.version = 1;
-        let json = to_json(&delivery)?;
+        let json = stored_json(delivery, 1).map_err(StoreError::from)?;
         tx.execute(
             "INSERT INTO deliveries (id, webhook_id, version, due, ttl, item) VALUES (?1, ?2, 1, ?3, ?4, ?5)
              ON CONFLICT (id) DO NOTHING",
             params![
                 delivery.id,
                 delivery.webhook_id,
-                due_column(&delivery),
+                due_column(delivery),
                 delivery.ttl,
                 json
             ],
