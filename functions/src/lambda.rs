@@ -276,6 +276,21 @@ async fn deliverer_from_env() -> Result<(Arc<Deliverer>, SdkConfig), Error> {
     Ok((Arc::new(deliverer), sdk))
 }
 
+/// When an invocation must start its last webhook attempt: its deadline
+/// less one attempt's timeout and a margin, so it returns in time and what
+/// it did not attempt stays due.
+fn attempts_stop_at(context: &lambda_http::lambda_runtime::Context) -> Option<std::time::Instant> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis() as u64;
+    let left = std::time::Duration::from_millis(context.deadline.saturating_sub(now_ms));
+    let budget = left
+        .checked_sub(ATTEMPT_TIMEOUT + std::time::Duration::from_secs(5))
+        .unwrap_or_default();
+    Some(std::time::Instant::now() + budget)
+}
+
 /// `deliver-events`: the table's stream (new audit items) to EventBridge
 /// and the webhooks, answering a partial batch response.
 pub async fn run_deliver_events() -> Result<(), Error> {
@@ -288,7 +303,10 @@ pub async fn run_deliver_events() -> Result<(), Error> {
     let handler = Arc::new(StreamHandler::new(deliverer, Arc::new(bus)));
     lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamEvent>| {
         let handler = handler.clone();
-        async move { Ok::<_, Error>(handler.handle(&event.payload).await) }
+        async move {
+            let stop_at = attempts_stop_at(&event.context);
+            Ok::<_, Error>(handler.handle(&event.payload, stop_at).await)
+        }
     }))
     .await
 }
@@ -298,11 +316,11 @@ pub async fn run_deliver_events() -> Result<(), Error> {
 pub async fn run_retry_deliveries() -> Result<(), Error> {
     crate::logging::init_json();
     let (deliverer, _) = deliverer_from_env().await?;
-    lambda_http::lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
+    lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let deliverer = deliverer.clone();
         async move {
             let attempted = deliverer
-                .deliver_due()
+                .deliver_due(attempts_stop_at(&event.context))
                 .await
                 .map_err(|e| crate::error::chain(&e))?;
             Ok::<_, Error>(serde_json::json!({ "attempted": attempted }))

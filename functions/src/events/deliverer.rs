@@ -89,10 +89,14 @@ impl Deliverer {
     /// before a batch's commit sends its deliveries again (duplicates, never
     /// losses); a batch that cannot be recorded stops the run (they stay
     /// due).
-    async fn attempt_in_order(&self, deliveries: Vec<Delivery>) {
+    async fn attempt_in_order(&self, deliveries: Vec<Delivery>, stop_at: Option<Instant>) {
         let mut unrecorded: Vec<(u64, Delivery)> = Vec::new();
         let mut oldest = Instant::now();
         for delivery in deliveries {
+            // Past the time budget the rest stay due, for the next run.
+            if stop_at.is_some_and(|at| Instant::now() >= at) {
+                break;
+            }
             match self.attempt_unrecorded(&delivery).await {
                 Ok(updated) => {
                     if unrecorded.is_empty() {
@@ -167,7 +171,7 @@ impl Deliverer {
             started += 1;
             let deliverer = self.clone();
             tokio::spawn(async move {
-                deliverer.attempt_in_order(deliveries).await;
+                deliverer.attempt_in_order(deliveries, None).await;
                 deliverer.lock_busy().remove(&webhook_id);
             });
         }
@@ -176,11 +180,13 @@ impl Deliverer {
 
     /// Attempts `deliveries`, webhooks side by side, and returns when every
     /// attempt is recorded (a Lambda invocation, which must not return
-    /// with work in flight).
-    pub async fn deliver_all(&self, deliveries: Vec<Delivery>) {
+    /// with work in flight). No attempt starts after `stop_at`: what is
+    /// left stays due for the next run (a Lambda function's deadline less
+    /// one attempt's timeout).
+    pub async fn deliver_all(&self, deliveries: Vec<Delivery>, stop_at: Option<Instant>) {
         let groups = by_webhook(deliveries)
             .into_values()
-            .map(|list| self.attempt_in_order(list));
+            .map(|list| self.attempt_in_order(list, stop_at));
         futures::future::join_all(groups).await;
     }
 
@@ -196,13 +202,13 @@ impl Deliverer {
 
     /// Attempts the deliveries due now and waits for them (the scheduled
     /// function in AWS); how many it attempted.
-    pub async fn deliver_due(&self) -> StoreResult<usize> {
+    pub async fn deliver_due(&self, stop_at: Option<Instant>) -> StoreResult<usize> {
         let due = self
             .store
             .due_deliveries(self.clock.now(), DUE_BATCH)
             .await?;
         let count = due.len();
-        self.deliver_all(due).await;
+        self.deliver_all(due, stop_at).await;
         Ok(count)
     }
 

@@ -25,6 +25,11 @@ use serde_dynamo::AttributeValue;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// How long a new delivery is left to `deliver-events`'s own first attempt
+/// before `retry-deliveries` may take it: longer than the function's
+/// timeout (infra/template.yaml).
+pub const FIRST_ATTEMPT_SECONDS: i64 = 180;
+
 /// Where every event is published besides webhooks (EventBridge in AWS).
 #[async_trait]
 pub trait EventBus: Send + Sync {
@@ -88,7 +93,10 @@ impl StreamHandler {
             if !webhook.wants(event.kind) {
                 continue;
             }
-            let delivery = Delivery::new(webhook, &event, sequence, now);
+            // Due for the sweep only after this invocation could have made
+            // the first attempt itself.
+            let mut delivery = Delivery::new(webhook, &event, sequence, now);
+            delivery.next_attempt_at = Some(now + FIRST_ATTEMPT_SECONDS);
             let write = Write::Delivery {
                 item: delivery.clone(),
                 expected: None,
@@ -108,7 +116,13 @@ impl StreamHandler {
     }
 
     /// Handles a batch; the answer names the first record to retry, if any.
-    pub async fn handle(&self, batch: &StreamEvent) -> DynamoDbEventResponse {
+    /// First attempts start only before `stop_at`; the rest are due for
+    /// `retry-deliveries`.
+    pub async fn handle(
+        &self,
+        batch: &StreamEvent,
+        stop_at: Option<std::time::Instant>,
+    ) -> DynamoDbEventResponse {
         let mut webhooks = HashMap::new();
         let mut made = Vec::new();
         let mut response = DynamoDbEventResponse::default();
@@ -128,7 +142,7 @@ impl StreamHandler {
                 }
             }
         }
-        self.deliverer.deliver_all(made).await;
+        self.deliverer.deliver_all(made, stop_at).await;
         response
     }
 }

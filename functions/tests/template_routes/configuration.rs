@@ -85,6 +85,11 @@ fn functions_get_the_configuration_the_code_reads() {
             "{TEMPLATE}: KEYWARD_AUTHORIZER_SCOPES belongs to the authorizer only ({binary})"
         );
         assert_eq!(
+            variables.contains_key("KEYWARD_EVENT_BUS"),
+            binary == "deliver-events",
+            "{TEMPLATE}: KEYWARD_EVENT_BUS belongs to deliver-events only ({binary})"
+        );
+        assert_eq!(
             variables.contains_key("KEYWARD_WEBHOOK_SEALING_KEY"),
             SEALING_KEY_HOLDERS.contains(&binary.as_str()),
             "{TEMPLATE}: KEYWARD_WEBHOOK_SEALING_KEY belongs to {SEALING_KEY_HOLDERS:?} only, \
@@ -116,6 +121,15 @@ fn functions_get_the_configuration_the_code_reads() {
     assert_eq!(
         own("notify-expiring")["KEYWARD_TOPIC_ARN"],
         json!({"Ref": "Topic"})
+    );
+    assert_eq!(
+        own("deliver-events")["KEYWARD_EVENT_BUS"],
+        json!({"Ref": "EventBus"}),
+        "{TEMPLATE}: deliver-events puts events on the stack's bus"
+    );
+    assert!(
+        !globals.contains_key("KEYWARD_EVENT_BUS"),
+        "{TEMPLATE}: KEYWARD_EVENT_BUS belongs to deliver-events only"
     );
     assert_eq!(
         parameters["AuthorizerScopes"]["Default"], "{}",

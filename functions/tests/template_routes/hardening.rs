@@ -1,8 +1,9 @@
 //! What `infra/template.yaml` does beyond the routes and policies, and
 //! what checkov's skipped checks (`infra/.checkov.yaml`) would otherwise
 //! leave unguarded: a failed daily job lands in an encrypted dead-letter
-//! queue with an alarm, the two functions behind open traffic can reserve
-//! concurrency, and the topic and every queue are encrypted.
+//! queue with an alarm (the stream's failed batches too: `events.rs`), the
+//! two functions behind open traffic can reserve concurrency, and the topic
+//! and every queue are encrypted.
 
 use super::*;
 
@@ -17,7 +18,7 @@ fn queue_arn() -> Value {
     json!({"Fn::GetAtt": format!("{QUEUE}.Arn")})
 }
 
-fn number(value: &Value, what: &str) -> i64 {
+pub(super) fn number(value: &Value, what: &str) -> i64 {
     value
         .as_i64()
         .unwrap_or_else(|| panic!("{TEMPLATE}: {what} is not a whole number: {value}"))
@@ -77,50 +78,68 @@ fn a_failed_expiry_job_lands_in_the_dead_letter_queue() {
         ) >= 1
     );
 
-    // The queue keeps a failure as long as SQS can, encrypted.
-    let queue = &resources(&template)[QUEUE];
-    assert_eq!(queue["Type"], "AWS::SQS::Queue");
-    assert_eq!(
-        number(
-            &queue["Properties"]["MessageRetentionPeriod"],
-            "MessageRetentionPeriod"
-        ),
-        MAX_RETENTION_SECONDS,
-        "{TEMPLATE}: {QUEUE} must keep a failure for the 14 days SQS allows"
-    );
+    kept_and_watched(&template, QUEUE);
 
     // SAM grants both senders sqs:SendMessage on the queue from the two
-    // declarations above; no inline policy may add SQS rights.
-    for (id, resource) in declared.values() {
+    // declarations above; no inline policy may add SQS rights, but
+    // deliver-events' on the stream's dead-letter queue (a plain event
+    // source mapping sends with the function's role; events.rs).
+    for (binary, (id, resource)) in &declared {
         for statement in statements(id, resource) {
             for action in actions(&statement) {
+                if !action.starts_with("sqs:") {
+                    continue;
+                }
                 assert!(
-                    !action.starts_with("sqs:"),
-                    "{TEMPLATE}: {id} gets {action} inline; SAM grants the senders \
-                     sqs:SendMessage on {QUEUE}, and nothing else is needed"
+                    binary == "deliver-events"
+                        && action == "sqs:SendMessage"
+                        && statement["Resource"]
+                            == json!({"Fn::GetAtt": "DeliverEventsDeadLetterQueue.Arn"}),
+                    "{TEMPLATE}: {id} gets {action} inline on {}; SAM grants the senders \
+                     sqs:SendMessage on {QUEUE}, and only deliver-events may send to \
+                     DeliverEventsDeadLetterQueue",
+                    statement["Resource"]
                 );
             }
         }
     }
+}
 
-    // A message in the queue raises an alarm: a missed day is not silent.
-    let alarms: Vec<&Value> = resources(&template)
+/// A dead-letter queue keeps a failure as long as SQS can, encrypted, and
+/// its first message raises an alarm: a failure is not silent.
+pub(super) fn kept_and_watched(template: &Value, queue: &str) {
+    let declared = &resources(template)[queue];
+    assert_eq!(declared["Type"], "AWS::SQS::Queue", "{TEMPLATE}: {queue}");
+    assert_eq!(
+        number(
+            &declared["Properties"]["MessageRetentionPeriod"],
+            "MessageRetentionPeriod"
+        ),
+        MAX_RETENTION_SECONDS,
+        "{TEMPLATE}: {queue} must keep a failure for the 14 days SQS allows"
+    );
+    assert_eq!(
+        declared["Properties"]["SqsManagedSseEnabled"], true,
+        "{TEMPLATE}: {queue} must be encrypted (SQS-managed: no sender needs a KMS grant)"
+    );
+
+    let alarms: Vec<&Value> = resources(template)
         .values()
         .filter(|r| r["Type"] == "AWS::CloudWatch::Alarm")
         .filter(|r| {
             r["Properties"]["Dimensions"]
                 == json!([{"Name": "QueueName",
-                           "Value": {"Fn::GetAtt": format!("{QUEUE}.QueueName")}}])
+                           "Value": {"Fn::GetAtt": format!("{queue}.QueueName")}}])
         })
         .collect();
-    assert_eq!(alarms.len(), 1, "{TEMPLATE}: one alarm watches {QUEUE}");
+    assert_eq!(alarms.len(), 1, "{TEMPLATE}: one alarm watches {queue}");
     let alarm = &alarms[0]["Properties"];
     assert_eq!(alarm["Namespace"], "AWS/SQS");
     assert_eq!(alarm["MetricName"], "ApproximateNumberOfMessagesVisible");
     assert_eq!(alarm["ComparisonOperator"], "GreaterThanThreshold");
     assert_eq!(
         alarm["Threshold"], 0,
-        "{TEMPLATE}: one failed run must raise the alarm"
+        "{TEMPLATE}: one message in {queue} must raise the alarm"
     );
     assert_eq!(
         alarm["AlarmActions"],
@@ -197,7 +216,11 @@ fn the_topic_and_every_queue_are_encrypted() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 2, "{TEMPLATE}: one topic and one queue");
+    assert_eq!(
+        checked, 3,
+        "{TEMPLATE}: one topic and two queues (the dead-letter queues of the daily job \
+         and of the table's stream)"
+    );
     assert_eq!(
         template["Conditions"]["HasTopicKmsKey"],
         given("TopicKmsKeyArn")

@@ -1,20 +1,23 @@
 //! `infra/template.yaml` against the code it deploys: the HTTP routes of
 //! `keyward::http::routes()`, the Lambda binaries in `functions/src/bin`,
 //! which routes the JWT authorizer guards, the table `DynamoStore` expects,
-//! the configuration `Config` reads, and least-privilege IAM.
+//! the configuration `Config` reads, least-privilege IAM, and events out.
 //!
 //! The template is read as YAML; CloudFormation's short tags (`!Ref X`,
 //! `!GetAtt A.B`, `!Sub s`, …) become their long forms (`{"Ref": "X"}`,
 //! `{"Fn::GetAtt": "A.B"}`, `{"Fn::Sub": "s"}`), so checks compare JSON.
 //!
 //! The reading of the template is here; the checks are in one module per
-//! concern (`routes`, `table`, `policies`, `configuration`, `hardening`).
+//! concern (`routes`, `table`, `policies`, `configuration`, `hardening`,
+//! `events_out`).
 
 #[path = "../support/moto.rs"]
 mod moto;
 
 mod configuration;
-/// The dead-letter queue, encryption and concurrency of the template.
+/// The stream, its event source mapping, the bus and the retry schedule.
+mod events_out;
+/// The dead-letter queues, encryption and concurrency of the template.
 mod hardening;
 mod policies;
 mod routes;

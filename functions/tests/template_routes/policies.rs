@@ -18,14 +18,27 @@ const READ_ONLY: [&str; 12] = [
     "get-webhook",
     "list-webhook-deliveries",
 ];
-/// Actions no function may have.
-const FORBIDDEN: [&str; 6] = [
+/// Actions no function may have. `dynamodb:ListStreams` takes Resource
+/// `*` (every stream of the account) and an event source mapping that
+/// names its stream does not need it.
+const FORBIDDEN: [&str; 10] = [
     "dynamodb:*",
     "dynamodb:Scan",
     "dynamodb:DeleteItem",
     "dynamodb:BatchWriteItem",
     "dynamodb:DeleteTable",
+    "dynamodb:ListStreams",
+    "events:*",
+    "sqs:*",
+    "sns:*",
     "*",
+];
+/// What Lambda's event source mapping reads of the table's stream, with
+/// the role of the function it invokes.
+const STREAM_READS: [&str; 3] = [
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
 ];
 
 #[test]
@@ -33,6 +46,7 @@ fn policies_are_least_privilege() {
     let template = template();
     let table_arn = json!({"Fn::GetAtt": "Table.Arn"});
     let index_arn = json!({"Fn::Sub": format!("${{Table.Arn}}/index/{INDEX}")});
+    let stream_arn = json!({"Fn::GetAtt": "Table.StreamArn"});
     for (binary, (id, resource)) in functions(&template) {
         let statements = statements(&id, &resource);
         let mut granted = BTreeSet::new();
@@ -48,7 +62,13 @@ fn policies_are_least_privilege() {
                      transaction needs the actions it contains (PutItem, UpdateItem, …)"
                 );
                 for target in strings(&statement["Resource"]) {
-                    if action.starts_with("dynamodb:") {
+                    if STREAM_READS.contains(&action.as_str()) {
+                        assert!(
+                            target == stream_arn,
+                            "{TEMPLATE}: {id} gets {action} on {target}: only the table's \
+                             stream (!GetAtt Table.StreamArn)"
+                        );
+                    } else if action.starts_with("dynamodb:") {
                         assert!(
                             target == table_arn || target == index_arn,
                             "{TEMPLATE}: {id} gets {action} on {target}: only the table \
@@ -58,6 +78,17 @@ fn policies_are_least_privilege() {
                         assert!(
                             target == json!({"Ref": "TopicKmsKeyArn"}),
                             "{TEMPLATE}: {id} gets {action} on {target}: only the topic's key"
+                        );
+                    } else if action.starts_with("events:") {
+                        assert!(
+                            target == json!({"Fn::GetAtt": "EventBus.Arn"}),
+                            "{TEMPLATE}: {id} gets {action} on {target}: only the stack's bus"
+                        );
+                    } else if action.starts_with("sqs:") {
+                        assert!(
+                            target == json!({"Fn::GetAtt": "DeliverEventsDeadLetterQueue.Arn"}),
+                            "{TEMPLATE}: {id} gets {action} on {target}: only the stream's \
+                             dead-letter queue"
                         );
                     } else {
                         assert!(
@@ -169,6 +200,143 @@ fn policies_are_least_privilege() {
             publishes,
             binary == "notify-expiring",
             "{TEMPLATE}: only notify-expiring publishes to the topic ({id})"
+        );
+        let reads_stream = STREAM_READS.iter().any(|a| granted.contains(*a));
+        assert_eq!(
+            reads_stream,
+            binary == "deliver-events",
+            "{TEMPLATE}: only deliver-events reads the table's stream ({id})"
+        );
+        assert_eq!(
+            granted.contains("events:PutEvents"),
+            binary == "deliver-events",
+            "{TEMPLATE}: only deliver-events puts events on the bus ({id})"
+        );
+    }
+}
+
+/// A JSON value with every object's keys sorted: statements compare as
+/// text, whatever order the template lists their keys in.
+fn canonical(value: &Value) -> String {
+    fn sorted(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let ordered: BTreeMap<&String, Value> =
+                    map.iter().map(|(k, v)| (k, sorted(v))).collect();
+                Value::Object(ordered.into_iter().map(|(k, v)| (k.clone(), v)).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
+
+/// Every (action, resource, condition) a function's statements grant, one
+/// line each.
+fn grants(id: &str, resource: &Value) -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    for statement in statements(id, resource) {
+        let condition = statement.get("Condition").cloned().unwrap_or(Value::Null);
+        for action in actions(&statement) {
+            for target in strings(&statement["Resource"]) {
+                found.insert(format!(
+                    "{action} on {} if {}",
+                    canonical(&target),
+                    canonical(&condition)
+                ));
+            }
+        }
+    }
+    found
+}
+
+fn grant(action: &str, target: Value, condition: Value) -> String {
+    format!(
+        "{action} on {} if {}",
+        canonical(&target),
+        canonical(&condition)
+    )
+}
+
+/// `dynamodb:LeadingKeys` limited to partitions starting with `prefix`.
+fn leading(prefix: &str) -> Value {
+    json!({"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [format!("{prefix}*")]}})
+}
+
+/// The two functions behind events out get exactly the calls they make
+/// (`events::stream`, `events::deliverer`, `store/dynamodb/webhooks.rs`,
+/// `commit.rs`, which sends one `TransactWriteItems` of the delivery
+/// `Put`s and reads nothing on a conflict), on the partitions they make
+/// them on, and nothing else.
+#[test]
+fn the_event_functions_get_exactly_their_calls() {
+    let template = template();
+    let declared = functions(&template);
+    let table = json!({"Fn::GetAtt": "Table.Arn"});
+    let index = json!({"Fn::Sub": format!("${{Table.Arn}}/index/{INDEX}")});
+    let stream = json!({"Fn::GetAtt": "Table.StreamArn"});
+    let webhooks = leading("WEBHOOKS#");
+    let deliveries_in_transactions = json!({
+        "ForAnyValue:StringEquals": {"dynamodb:EnclosingOperation": ["TransactWriteItems"]},
+        "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["DELIVERIES#*"]},
+    });
+    // The code's partition prefixes are the ones the conditions name.
+    let layout = include_str!("../../src/store/dynamodb/layout.rs");
+    for needle in [
+        "format!(\"WEBHOOKS#{account}\")",
+        "format!(\"DELIVERIES#{webhook_id}\")",
+    ] {
+        assert!(
+            layout.contains(needle),
+            "functions/src/store/dynamodb/layout.rs no longer contains `{needle}`: update \
+             {TEMPLATE}'s dynamodb:LeadingKeys conditions and this test"
+        );
+    }
+
+    let mut expected_deliver: BTreeSet<String> = STREAM_READS
+        .iter()
+        .map(|a| grant(a, stream.clone(), Value::Null))
+        .collect();
+    expected_deliver.extend([
+        grant("dynamodb:Query", table.clone(), webhooks.clone()),
+        grant("dynamodb:GetItem", table.clone(), webhooks.clone()),
+        grant(
+            "dynamodb:PutItem",
+            table.clone(),
+            deliveries_in_transactions.clone(),
+        ),
+        grant(
+            "events:PutEvents",
+            json!({"Fn::GetAtt": "EventBus.Arn"}),
+            json!({"StringEquals": {"events:source": keyward::aws::EVENT_SOURCE}}),
+        ),
+        grant(
+            "sqs:SendMessage",
+            json!({"Fn::GetAtt": "DeliverEventsDeadLetterQueue.Arn"}),
+            Value::Null,
+        ),
+    ]);
+    let expected_retry: BTreeSet<String> = [
+        grant("dynamodb:Query", index, Value::Null),
+        grant("dynamodb:GetItem", table.clone(), webhooks),
+        grant("dynamodb:PutItem", table, deliveries_in_transactions),
+    ]
+    .into_iter()
+    .collect();
+
+    for (binary, expected) in [
+        ("deliver-events", expected_deliver),
+        ("retry-deliveries", expected_retry),
+    ] {
+        let (id, resource) = &declared[binary];
+        let granted = grants(id, resource);
+        let missing: Vec<&String> = expected.difference(&granted).collect();
+        let extra: Vec<&String> = granted.difference(&expected).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{TEMPLATE}: {id}'s policies differ from the calls it makes.\
+             \nMissing: {missing:#?}\nNot needed: {extra:#?}"
         );
     }
 }

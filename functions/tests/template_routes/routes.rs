@@ -5,8 +5,14 @@
 use super::*;
 use axum::http::Method;
 
-/// The functions that no HTTP route names.
-const EVENT_FUNCTIONS: [&str; 2] = ["authorizer", "notify-expiring"];
+/// The functions that no HTTP route names: the platform's authorizer, the
+/// daily job, the table's stream consumer and the retry sweeper.
+const EVENT_FUNCTIONS: [&str; 4] = [
+    "authorizer",
+    "notify-expiring",
+    "deliver-events",
+    "retry-deliveries",
+];
 
 /// `create-key` → `CreateKeyFunction`.
 fn logical_id(binary: &str) -> String {
@@ -143,7 +149,7 @@ fn every_binary_has_one_function_and_every_function_a_binary() {
          \nFunctions without functions/src/bin/<name>.rs: {no_binary:?}"
     );
 
-    // Every function a route names, plus the two event-driven ones.
+    // Every function a route names, plus the event-driven ones.
     let mut named: BTreeSet<String> = keyward::http::routes()
         .iter()
         .filter(|r| r.path != "/healthz")

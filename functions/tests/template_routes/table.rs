@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// The stream view deliver-events needs: the item as written.
+const STREAM_VIEW: &str = "NEW_IMAGE";
+
 /// (attribute name, key type or attribute type).
 type KeyPair = (String, String);
 /// (index name, key schema, projection type, projected non-key attributes).
@@ -79,6 +82,12 @@ fn the_table_is_the_one_the_dynamodb_store_uses() {
         true
     );
     assert_eq!(p["DeletionProtectionEnabled"], true);
+    assert_eq!(
+        p["StreamSpecification"],
+        json!({"StreamViewType": STREAM_VIEW}),
+        "{TEMPLATE}: the table's stream feeds deliver-events, which reads each new audit \
+         item's image (docs/ARCHITECTURE.md, \"Events out\")"
+    );
 
     // The constants above are the store's: its source names them so.
     let source = include_str!("../../src/store/dynamodb/layout.rs");
@@ -90,6 +99,8 @@ fn the_table_is_the_one_the_dynamodb_store_uses() {
         format!("key(\"{INDEX_SORT_KEY}\", KeyType::Range)"),
         format!(".attribute_name(\"{TTL_ATTRIBUTE}\")"),
         "ProjectionType::Include".to_owned(),
+        ".stream_enabled(true)".to_owned(),
+        ".stream_view_type(StreamViewType::NewImage)".to_owned(),
         format!(".non_key_attributes(\"{INDEX_PROJECTED}\")"),
     ] {
         assert!(
@@ -196,4 +207,16 @@ async fn create_table_makes_the_template_table() {
         "DynamoStore::create_table and {TEMPLATE} make different indexes"
     );
     assert_eq!(ttl, p["TimeToLiveSpecification"]["AttributeName"]);
+    let stream = described
+        .stream_specification()
+        .expect("DynamoStore::create_table makes a table with a stream");
+    assert!(stream.stream_enabled());
+    assert_eq!(
+        stream.stream_view_type().map(|v| v.as_str()),
+        Some(string(
+            &p["StreamSpecification"]["StreamViewType"],
+            "StreamViewType"
+        )),
+        "DynamoStore::create_table and {TEMPLATE} make different streams"
+    );
 }
