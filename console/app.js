@@ -1,7 +1,8 @@
 // keyward console: the entry point. Signs in and out, draws the top bar,
 // and routes to a page module. Routes live in the fragment (#/applications,
 // #/applications/<id>, #/applications/<id>/keys/<key id>, #/notifications,
-// #/audit) so the files work from any static host.
+// #/webhooks, #/webhooks/<id>, #/audit) so the files work from any static
+// host.
 
 import { Api } from "./api.js";
 import { renderApplications } from "./applications.js";
@@ -13,6 +14,7 @@ import { ctx, focusHeading, nextRender } from "./page.js";
 import { Session, clearSession, lastAccountClaim, lastApi, loadSession, saveSession, takeFragmentToken } from "./session.js";
 import { renderSignIn } from "./signin.js";
 import { announce, h, problemBlock } from "./ui.js";
+import { renderWebhook, renderWebhooks } from "./webhooks.js";
 
 const main = document.getElementById("main");
 const nav = document.getElementById("nav");
@@ -35,6 +37,7 @@ async function signOut(problem) {
   ctx.session = null;
   ctx.api = null;
   ctx.applicationLimit = null;
+  ctx.webhookLimit = null;
   clearSession();
   if (!location.hash.startsWith("#/")) history.replaceState(null, "", "#/applications");
   await render(problem);
@@ -73,6 +76,7 @@ function renderChrome() {
       {},
       h("li", {}, link("applications", "Applications")),
       h("li", {}, link("notifications", "Notifications")),
+      session.has("webhooks:manage") ? h("li", {}, link("webhooks", "Webhooks")) : null,
       session.has("audit:view") ? h("li", {}, link("audit", "Audit log")) : null,
     ),
   );
@@ -103,6 +107,10 @@ async function render(problem) {
     await renderKey(decodeURIComponent(id), decodeURIComponent(partId));
   } else if (section === "applications" && id) {
     await renderApplication(decodeURIComponent(id));
+  } else if (section === "webhooks" && id) {
+    await renderWebhook(decodeURIComponent(id));
+  } else if (section === "webhooks") {
+    await renderWebhooks();
   } else if (section === "notifications") {
     await renderNotifications();
   } else if (section === "audit") {

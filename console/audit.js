@@ -7,6 +7,11 @@ function auditChange(event) {
   const before = event.before?.status;
   const after = event.after?.status;
   if (before && after && before !== after) return `${before} → ${after}`;
+  // Webhooks have no status or name: `enabled` and `url` instead.
+  const onOff = (value) => (value ? "enabled" : "disabled");
+  const [was, is] = [event.before?.enabled, event.after?.enabled];
+  if (typeof was === "boolean" && typeof is === "boolean" && was !== is) return `${onOff(was)} → ${onOff(is)}`;
+  if (!event.before && event.after?.url) return event.after.url;
   if (!event.before && event.after?.name) return `“${event.after.name}”`;
   if (event.before?.name && event.after?.name && event.before.name !== event.after.name) {
     return `“${event.before.name}” → “${event.after.name}”`;

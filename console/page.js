@@ -13,6 +13,8 @@ export const ctx = {
   // The application limit, from an APPLICATION_LIMIT_REACHED problem's
   // `limit` (the API does not publish its configuration otherwise).
   applicationLimit: null,
+  // The webhook limit, from a WEBHOOK_LIMIT_REACHED problem's `limit`.
+  webhookLimit: null,
   render: async () => {},
 };
 

@@ -12,7 +12,7 @@ const CLAIM_KEY = "keyward.console.account-claim";
 const DEFAULT_ACCOUNT_CLAIM = "account";
 
 // Management permissions: never offered as a key's scopes.
-const MANAGEMENT_PREFIXES = ["applications:", "keys:", "users:", "audit:", "records:"];
+const MANAGEMENT_PREFIXES = ["applications:", "keys:", "users:", "audit:", "records:", "webhooks:"];
 
 function base64UrlDecode(text) {
   const base64 = text.replace(/-/g, "+").replace(/_/g, "/");

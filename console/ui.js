@@ -191,8 +191,20 @@ export function formDialog({ title, message, fields = [], submitLabel, danger = 
  * accident. When it closes, the secret is removed from the page. Focus
  * starts on the secret (selected), not on Close: an Enter meant for the
  * form before must not throw away a secret never seen.
+ *
+ * Another secret shown once (a webhook's signing secret) passes `what`
+ * ("secret"), the field's `label`, its own `message` (nodes) and
+ * `doneLabel`; the defaults are a key's.
  */
-export function secretDialog({ title, keyName, secret }) {
+export function secretDialog({
+  title,
+  keyName,
+  secret,
+  what = "key",
+  label = "Your key",
+  message = null,
+  doneLabel = "I have copied my key — Close",
+}) {
   return new Promise((resolve) => {
     const titleId = uid("dialog-title");
     const messageId = uid("dialog-message");
@@ -211,7 +223,7 @@ export function secretDialog({ title, keyName, secret }) {
     field.value = secret;
     field.addEventListener("focus", () => field.select());
     const copy = h("button", { type: "button", class: "secondary" }, "Copy");
-    const done = h("button", { type: "button", class: "primary" }, "I have copied my key — Close");
+    const done = h("button", { type: "button", class: "primary" }, doneLabel);
     const dialog = h(
       "dialog",
       { role: "dialog", "aria-modal": "true", "aria-labelledby": titleId, "aria-describedby": messageId, class: "secret-dialog" },
@@ -219,11 +231,13 @@ export function secretDialog({ title, keyName, secret }) {
       h(
         "p",
         { id: messageId, class: "dialog-message" },
-        "Copy the key for ",
-        h("strong", {}, keyName),
-        " now and keep it somewhere safe. keyward stores only its hash: this is the only time it is shown.",
+        message ?? [
+          "Copy the key for ",
+          h("strong", {}, keyName),
+          " now and keep it somewhere safe. keyward stores only its hash: this is the only time it is shown.",
+        ],
       ),
-      h("label", { for: fieldId }, "Your key"),
+      h("label", { for: fieldId }, label),
       h("div", { class: "secret-row" }, field, copy),
       copyStatus,
       h("div", { class: "dialog-actions" }, done),
@@ -242,12 +256,12 @@ export function secretDialog({ title, keyName, secret }) {
         const copied = document.execCommand?.("copy");
         copyStatus.textContent = copied
           ? "Copied to the clipboard."
-          : "Select the key and copy it with Ctrl+C (⌘C).";
+          : `Select the ${what} and copy it with Ctrl+C (⌘C).`;
       }
     });
     dialog.addEventListener("cancel", (event) => {
       event.preventDefault();
-      copyStatus.textContent = "Copy the key first, then choose “I have copied my key — Close”.";
+      copyStatus.textContent = `Copy the ${what} first, then choose “${doneLabel}”.`;
     });
     // The secret leaves the page at once; "close" fires a task later.
     const forget = () => {
