@@ -24,6 +24,9 @@ pub enum UrlRefusal {
     NotAUrl,
     #[error("url must use https")]
     NotHttps,
+    /// With `KEYWARD_WEBHOOK_ALLOW_INSECURE`.
+    #[error("url must use https or http")]
+    NotHttp,
     #[error("url must not hold a user name or password")]
     Credentials,
     #[error("url must name a host that is a public address")]
@@ -111,6 +114,7 @@ pub fn check_url(text: &str, allow_insecure: bool) -> Result<Url, UrlRefusal> {
     match url.scheme() {
         "https" => {}
         "http" if allow_insecure => {}
+        _ if allow_insecure => return Err(UrlRefusal::NotHttp),
         _ => return Err(UrlRefusal::NotHttps),
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -277,6 +281,7 @@ mod tests {
         assert_eq!(check_url(&long, false), Err(UrlRefusal::TooLong));
         assert!(check_url("http://127.0.0.1:9000/hook", true).is_ok());
         assert!(check_url("http://localhost:9000/hook", true).is_ok());
+        assert_eq!(check_url("ftp://x/", true), Err(UrlRefusal::NotHttp));
         assert_eq!(
             check_url("http://10.0.0.1/hook", true),
             Err(UrlRefusal::NotPublic)

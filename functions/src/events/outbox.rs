@@ -54,7 +54,7 @@ pub fn deliveries_for(
             continue;
         };
         for webhook in webhooks.get(&event.account).into_iter().flatten() {
-            if webhook.wants(event.kind) {
+            if webhook.wants(&event) {
                 deliveries.push(Delivery::new(webhook, &event, *sequence, now));
             }
         }

@@ -90,7 +90,7 @@ impl StreamHandler {
         let now = self.deliverer.clock().now();
         let mut made = Vec::new();
         for webhook in &webhooks[&event.account] {
-            if !webhook.wants(event.kind) {
+            if !webhook.wants(&event) {
                 continue;
             }
             // Due for the sweep only after this invocation could have made

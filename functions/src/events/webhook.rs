@@ -52,11 +52,14 @@ impl Webhook {
         self.deleted_at.is_some()
     }
 
-    /// Whether an event of type `kind` goes to this webhook.
-    pub fn wants(&self, kind: EventType) -> bool {
+    /// Whether `event` goes to this webhook: it is live, its filter takes
+    /// the type, and the change happened once it existed (a reader behind
+    /// the log does not send a new webhook older changes).
+    pub fn wants(&self, event: &super::Event) -> bool {
         self.enabled
             && !self.is_deleted()
-            && (self.events.is_empty() || self.events.contains(&kind))
+            && event.occurred_at >= self.created_at
+            && (self.events.is_empty() || self.events.contains(&event.kind))
     }
 
     pub fn view(&self) -> WebhookView {
@@ -248,16 +251,20 @@ mod tests {
     }
 
     #[test]
-    fn filters_enabled_and_deleted_decide_what_a_webhook_wants() {
-        assert!(webhook(vec![]).wants(EventType::KeyRevoked));
-        assert!(webhook(vec![EventType::KeyRevoked]).wants(EventType::KeyRevoked));
-        assert!(!webhook(vec![EventType::KeyCreated]).wants(EventType::KeyRevoked));
+    fn filters_enabled_deleted_and_age_decide_what_a_webhook_wants() {
+        let revoked = event();
+        assert!(webhook(vec![]).wants(&revoked));
+        assert!(webhook(vec![EventType::KeyRevoked]).wants(&revoked));
+        assert!(!webhook(vec![EventType::KeyCreated]).wants(&revoked));
         let mut off = webhook(vec![]);
         off.enabled = false;
-        assert!(!off.wants(EventType::KeyRevoked));
+        assert!(!off.wants(&revoked));
         let mut gone = webhook(vec![]);
         gone.deleted_at = Some(1);
-        assert!(!gone.wants(EventType::KeyRevoked));
+        assert!(!gone.wants(&revoked));
+        let mut newer = webhook(vec![]);
+        newer.created_at = revoked.occurred_at + 1;
+        assert!(!newer.wants(&revoked));
         let view = serde_json::to_string(&webhook(vec![]).view()).unwrap();
         assert!(!view.contains("sealed"), "{view}");
     }

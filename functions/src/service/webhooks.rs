@@ -219,27 +219,15 @@ impl Service {
         Ok(self.webhook_for(caller, id).await?.view())
     }
 
+    /// Changes a webhook. The caller's permission and the webhook are
+    /// checked before the new values, so a caller who may not see it
+    /// learns nothing from a 422.
     pub async fn update_webhook(
         &self,
         caller: &Caller,
         id: &str,
         input: &UpdateWebhook,
     ) -> Result<WebhookView, ApiError> {
-        let url = input
-            .url
-            .as_deref()
-            .map(|url| self.check_webhook_url(url))
-            .transpose()?;
-        let events = input
-            .events
-            .as_ref()
-            .map(|events| validate_event_types(events.as_deref()))
-            .transpose()?;
-        let description = input
-            .description
-            .as_deref()
-            .map(validate_description)
-            .transpose()?;
         self.change_audited(
             caller,
             "webhook.updated",
@@ -247,14 +235,14 @@ impl Service {
             || self.webhook_for(caller, id),
             |webhook: &Webhook, _now| {
                 let mut updated = webhook.clone();
-                if let Some(url) = &url {
-                    updated.url = url.clone();
+                if let Some(url) = &input.url {
+                    updated.url = self.check_webhook_url(url)?;
                 }
-                if let Some(events) = &events {
-                    updated.events = events.clone();
+                if let Some(events) = &input.events {
+                    updated.events = validate_event_types(events.as_deref())?;
                 }
-                if let Some(description) = &description {
-                    updated.description = description.clone();
+                if let Some(description) = &input.description {
+                    updated.description = validate_description(description)?;
                 }
                 if let Some(enabled) = input.enabled {
                     updated.enabled = enabled;

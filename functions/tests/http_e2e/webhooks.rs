@@ -174,6 +174,22 @@ async fn bad_webhooks_are_refused_with_stable_codes_and_nothing_is_made() {
     )
     .await
     .problem(422, "INVALID_EVENT_TYPES");
+    // Who may not see it, or an unknown id, learns nothing from the body.
+    let viewer = srv.token("bob", "acme", "keys:view:any");
+    srv.patch(
+        &viewer,
+        &format!("/webhooks/{id}"),
+        json!({"url": "ftp://x"}),
+    )
+    .await
+    .problem(403, "PERMISSION_DENIED");
+    srv.patch(
+        &admin,
+        "/webhooks/wh_0000000000000000000000",
+        json!({"url": "ftp://x"}),
+    )
+    .await
+    .problem(404, "WEBHOOK_NOT_FOUND");
     let unchanged = srv.get(&admin, &format!("/webhooks/{id}")).await;
     assert_eq!(unchanged.ok(200)["url"], "https://hooks.example.invalid/");
 }
