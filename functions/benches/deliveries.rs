@@ -9,7 +9,9 @@
 //! - latency from a change's commit to its receipt, p50/p99.
 //!
 //! `KEYWARD_BENCH_ROUNDS` (default 3) rounds of `KEYWARD_BENCH_CHANGES`
-//! (default 2,000) changes per writer.
+//! (default 2,000) changes per writer, as fast as they go, or each writer
+//! pausing `KEYWARD_BENCH_PACE_MS` between changes (the latency of a
+//! deliverer that keeps up, rather than of a backlog).
 
 use axum::Router;
 use axum::body::Bytes;
@@ -73,7 +75,13 @@ struct Round {
 
 /// One round on a fresh file: four writers × `changes` changes, with or
 /// without a webhook and the deliverer.
-async fn round(with_webhook: bool, changes: usize, receiver: &str, receipts: &Receipts) -> Round {
+async fn round(
+    with_webhook: bool,
+    changes: usize,
+    pace: Duration,
+    receiver: &str,
+    receipts: &Receipts,
+) -> Round {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("keyward.db")).unwrap());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -158,6 +166,9 @@ async fn round(with_webhook: bool, changes: usize, receiver: &str, receipts: &Re
                 }
                 took.push(at.elapsed());
                 committed.push(Instant::now());
+                if !pace.is_zero() {
+                    tokio::time::sleep(pace).await;
+                }
             }
             (key, took, committed)
         }));
@@ -238,6 +249,12 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2_000);
+    let pace = Duration::from_millis(
+        std::env::var("KEYWARD_BENCH_PACE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    );
     let receipts: Receipts = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let receiver = format!("http://{}/hook", listener.local_addr().unwrap());
@@ -246,10 +263,12 @@ async fn main() {
         .with_state(receipts.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
-    println!("{rounds} rounds of 4 writers x {changes} changes (disable/enable), SQLite file");
+    println!(
+        "{rounds} rounds of 4 writers x {changes} changes (disable/enable, {pace:?} apart), SQLite file"
+    );
     for n in 0..rounds {
-        let without = round(false, changes, &receiver, &receipts).await;
-        let with = round(true, changes, &receiver, &receipts).await;
+        let without = round(false, changes, pace, &receiver, &receipts).await;
+        let with = round(true, changes, pace, &receiver, &receipts).await;
         println!(
             "round {n}: change p50/p99 without a webhook {:?}/{:?}, with one and the deliverer {:?}/{:?} (p50 ratio {:.2}); \
              delivered {:.0}/s; commit to receipt p50 {:?}, p99 {:?}; a delivery record {} B of JSON",

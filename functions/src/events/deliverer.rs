@@ -20,11 +20,12 @@ use std::time::{Duration, Instant};
 /// How many due deliveries one round reads.
 pub const DUE_BATCH: usize = 200;
 
-/// The most attempt outcomes one commit records.
-pub const RECORD_BATCH: usize = 64;
+/// The most attempt outcomes one commit records (a store commit's most).
+pub const RECORD_BATCH: usize = crate::store::MAX_COMMIT_WRITES;
 
-/// How long an attempt's outcome may wait for others to share its commit.
-pub const RECORD_WITHIN: Duration = Duration::from_millis(50);
+/// How long an attempt's outcome may wait for others to share its commit:
+/// fewer commits of the deliverer leave the store's writer to the changes.
+pub const RECORD_WITHIN: Duration = Duration::from_millis(200);
 
 pub struct Deliverer {
     store: Arc<dyn Store>,
