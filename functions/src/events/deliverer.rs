@@ -111,12 +111,11 @@ impl Deliverer {
                     break;
                 }
             }
-            if unrecorded.len() >= RECORD_BATCH || oldest.elapsed() >= RECORD_WITHIN {
-                if let Err(e) = self.record(std::mem::take(&mut unrecorded)).await {
-                    let error = crate::error::chain(&e);
-                    tracing::warn!(%error, "recording deliveries failed; they stay due");
-                    return;
-                }
+            let due = unrecorded.len() >= RECORD_BATCH || oldest.elapsed() >= RECORD_WITHIN;
+            if due && let Err(e) = self.record(std::mem::take(&mut unrecorded)).await {
+                let error = crate::error::chain(&e);
+                tracing::warn!(%error, "recording deliveries failed; they stay due");
+                return;
             }
         }
         if let Err(e) = self.record(unrecorded).await {
