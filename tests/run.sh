@@ -16,13 +16,13 @@ if command -v rustup >/dev/null 2>&1; then
   rustup target add wasm32-unknown-unknown
 fi
 
-step "python tools: moto_server (a DynamoDB/SNS-compatible server), cfn-lint, schemathesis, checkov and standardwebhooks (the webhook receiver's checks), in .venv"
+step "python tools: moto_server (a DynamoDB/SNS-compatible server), cfn-lint, schemathesis, checkov, standardwebhooks (the webhook receiver's checks) and detect-secrets (the scanner plugin's), in .venv"
 # checkov is pinned: its releases add checks, and a new failing check
 # should come with a deliberate version bump, not a red run.
 if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/cfn-lint ] || [ ! -x .venv/bin/schemathesis ] || [ ! -x .venv/bin/checkov ] \
-  || ! .venv/bin/python -c 'import standardwebhooks' 2>/dev/null; then
+  || ! .venv/bin/python -c 'import standardwebhooks' 2>/dev/null || [ ! -x .venv/bin/detect-secrets ]; then
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.2,<6' 'cfn-lint>=1,<2' 'schemathesis>=4,<5' 'checkov==3.3.30' 'standardwebhooks>=1.0,<2'
+  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.2,<6' 'cfn-lint>=1,<2' 'schemathesis>=4,<5' 'checkov==3.3.30' 'standardwebhooks>=1.0,<2' 'detect-secrets>=1.5,<2'
 fi
 
 step "format"

@@ -195,13 +195,11 @@ impl NoticePublisher for SnsPublisher {
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
-            .subject(format!(
-                "keyward: key {} expires in {} days",
-                notice.key_name, notice.days_left
-            ))
+            .subject(notice.subject())
             .message(message)
             .message_attributes("recipient", attribute(&notice.recipient)?)
             .message_attributes("account", attribute(&notice.account)?)
+            .message_attributes("kind", attribute(notice.kind.as_str())?)
             .send()
             .await
             .map(|_| ())

@@ -1,5 +1,6 @@
 //! Service configuration, from flags or `KEYWARD_*` variables.
 
+use crate::leaks::LeakAction;
 use clap::Args;
 
 /// Limits and policies of the service. Every field has a flag and a
@@ -42,6 +43,13 @@ pub struct Config {
     /// tests only, never in production.
     #[arg(long, env = "KEYWARD_WEBHOOK_ALLOW_INSECURE", default_value_t = false, action = clap::ArgAction::Set)]
     pub webhook_allow_insecure: bool,
+    /// What happens to a live key reported leaked: revoke, disable or notify.
+    #[arg(long, env = "KEYWARD_LEAK_ACTION", value_enum, default_value_t = LeakAction::Revoke)]
+    pub leak_action: LeakAction,
+    /// The daily job disables active keys unused for this many days, after
+    /// a notice 7 days before (0: never; otherwise at least 8).
+    #[arg(long, env = "KEYWARD_DISABLE_UNUSED_AFTER_DAYS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=3650))]
+    pub disable_unused_after_days: u32,
 }
 
 pub const DAY: i64 = 86_400;
@@ -57,6 +65,12 @@ impl Config {
             return Err(format!(
                 "KEYWARD_DEFAULT_VALIDITY_DAYS ({}) exceeds KEYWARD_MAX_VALIDITY_DAYS ({})",
                 self.default_validity_days, self.max_validity_days
+            ));
+        }
+        if (1..=7).contains(&self.disable_unused_after_days) {
+            return Err(format!(
+                "KEYWARD_DISABLE_UNUSED_AFTER_DAYS ({}) must be 0 (off) or at least 8: the notice goes out 7 days before",
+                self.disable_unused_after_days
             ));
         }
         if self.account_claim.trim().is_empty() {
@@ -111,6 +125,8 @@ impl Default for Config {
             usage_resolution_seconds: defaults::USAGE_RESOLUTION_SECONDS,
             max_webhooks: defaults::MAX_WEBHOOKS,
             webhook_allow_insecure: false,
+            leak_action: LeakAction::Revoke,
+            disable_unused_after_days: 0,
         }
     }
 }

@@ -3,6 +3,8 @@
 //! public views). No I/O: the service reads and writes through the store.
 
 use crate::error::ApiError;
+use crate::leaks::Leak;
+pub use crate::notice::{Notice, NoticeKind};
 use crate::usage::{Balance, Credits, Meter, RateLimit, UsageControls, UsageReport};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -123,6 +125,16 @@ pub struct Key {
     /// `None`, so writing back a read key cannot undo concurrent debits.
     #[serde(skip)]
     pub set_balance: Option<Balance>,
+    /// Set once the key is reported leaked (`leaks`), whatever was done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leak: Option<Leak>,
+    /// Who disabled it, while it is disabled: a user, or a policy
+    /// (`secret-scanning:github`, `leak-report`, `policy:dormant`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_by: Option<String>,
+    /// When it was last enabled: a dormant key's idle time starts again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled_at: Option<i64>,
 }
 
 impl std::fmt::Debug for Key {
@@ -245,6 +257,11 @@ impl Key {
                 .usage
                 .is_metered()
                 .then(|| crate::usage::report(&self.usage, &meter, now)),
+            leak: self.leak.clone(),
+            disabled_by: self
+                .disabled_by
+                .clone()
+                .filter(|_| self.status == StoredKeyStatus::Disabled),
         }
     }
 }
@@ -321,6 +338,12 @@ pub struct KeyView {
     /// omitted for a key that is not metered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageReport>,
+    /// Why and where it was found leaked (omitted when it was not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leak: Option<Leak>,
+    /// Who disabled it, while it is disabled (omitted otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_by: Option<String>,
 }
 
 impl Application {
@@ -384,25 +407,6 @@ pub struct AuditEvent {
     pub at: i64,
     pub before: Option<serde_json::Value>,
     pub after: Option<serde_json::Value>,
-}
-
-/// One expiry notice: one per key and day.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Notice {
-    /// `<key id>:<YYYY-MM-DD>`: the same key and day give the same id, which
-    /// is what makes the daily job idempotent.
-    pub id: String,
-    pub account: String,
-    pub recipient: String,
-    pub key_id: String,
-    pub key_name: String,
-    pub application_id: String,
-    #[serde(with = "rfc3339")]
-    pub expires_at: i64,
-    pub days_left: i64,
-    pub day: String,
-    #[serde(with = "rfc3339")]
-    pub created_at: i64,
 }
 
 /// A mutating request's sealed answer, kept for retries with the same

@@ -79,6 +79,8 @@ api_errors! {
         ["this route needs an Authorization: Bearer <JWT> header"];
     UNAUTHORIZED TokenInvalid(String) => "TOKEN_INVALID", ["the bearer token was rejected: {0}"];
     UNAUTHORIZED TokenExpired => "TOKEN_EXPIRED", ["the bearer token has expired"];
+    UNAUTHORIZED InvalidSignature(String) => "INVALID_SIGNATURE",
+        ["the request's GitHub signature was refused: {0}"];
     FORBIDDEN PermissionDenied(String) => "PERMISSION_DENIED",
         ["this action needs the permission {0}"];
     FORBIDDEN MfaRequired => "MFA_REQUIRED",
@@ -108,6 +110,8 @@ api_errors! {
     CONFLICT Conflict => "CONFLICT", ["the request conflicted with concurrent changes; retry it"];
     PAYLOAD_TOO_LARGE PayloadTooLarge(usize) => "PAYLOAD_TOO_LARGE",
         ["the request body exceeds {0} bytes"];
+    PAYLOAD_TOO_LARGE BatchTooLarge => "BATCH_TOO_LARGE",
+        ["a request may report at most {} tokens", crate::leaks::github::MAX_BATCH];
     UNSUPPORTED_MEDIA_TYPE UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
         ["the request body must be application/json"];
     UNPROCESSABLE_ENTITY InvalidBody(String) => "INVALID_BODY",
@@ -152,6 +156,8 @@ api_errors! {
     INTERNAL_SERVER_ERROR Internal(#[source] Cause) => "INTERNAL", ["internal error"];
     SERVICE_UNAVAILABLE StoreUnavailable(#[source] Cause) => "STORE_UNAVAILABLE",
         ["the store is unavailable; retry later"];
+    SERVICE_UNAVAILABLE SecretScanningUnavailable => "SECRET_SCANNING_UNAVAILABLE",
+        ["GitHub's public keys are not available to check this request; retry later"];
 }
 
 /// The field values `one_of_each()` fills in.
@@ -325,7 +331,7 @@ mod tests {
         // Each variant's discriminant once: the table names no variant twice.
         let kinds: std::collections::HashSet<_> = all.iter().map(std::mem::discriminant).collect();
         assert_eq!(kinds.len(), all.len());
-        assert_eq!(all.len(), 48);
+        assert_eq!(all.len(), 51);
     }
 
     #[test]
@@ -426,5 +432,16 @@ mod tests {
             text.contains("cause=the store failed: reading a key: disk failed\\nforged line"),
             "{text:?}"
         );
+    }
+}
+
+impl From<crate::leaks::github::BatchRefusal> for ApiError {
+    fn from(refusal: crate::leaks::github::BatchRefusal) -> Self {
+        use crate::leaks::github::BatchRefusal;
+        match refusal {
+            BatchRefusal::NotJson(why) => ApiError::MalformedJson(why),
+            BatchRefusal::NotABatch(why) => ApiError::InvalidBody(why),
+            BatchRefusal::TooLarge => ApiError::BatchTooLarge,
+        }
     }
 }

@@ -19,6 +19,7 @@ use crate::events::delivery::{ATTEMPT_TIMEOUT, Sender};
 use crate::events::sealing::SealingKey;
 use crate::events::stream::StreamHandler;
 use crate::http::{AppState, Authenticate, router};
+use crate::leaks::keyring::{GithubKeyring, KEYS_VAR};
 use crate::secret::Secret;
 use crate::service::{LogPublisher, NoticePublisher, Service, VerifyContext, VerifyRequest};
 use crate::store::dynamodb::DynamoStore;
@@ -89,6 +90,13 @@ pub async fn run_http_function(function: &'static str) -> Result<(), Error> {
     // (infra/template.yaml), and it does not start without one.
     if function == "create-webhook" {
         service = service.with_webhook_sealing(Arc::new(SealingKey::from_env()?));
+    }
+    // Only report-github-leak checks GitHub's signatures; it does not start
+    // without their keys.
+    if function == "report-github-leak" {
+        let keyring = GithubKeyring::from_env()?
+            .ok_or_else(|| format!("{KEYS_VAR} must hold GitHub's secret scanning public keys"))?;
+        service = service.with_github_keys(Arc::new(keyring));
     }
     let service = Arc::new(service);
     service.spawn_usage_flusher();

@@ -152,6 +152,8 @@ mod tests {
     fn hostile_notice() -> Notice {
         Notice {
             id: format!("key_1:{HOSTILE}"),
+            kind: Default::default(),
+            url: None,
             account: HOSTILE.into(),
             recipient: HOSTILE.into(),
             key_id: HOSTILE.into(),
@@ -202,7 +204,7 @@ mod tests {
             let text = captured.text();
             assert_one_clean_line_per_event(&text, 2, ansi);
             let notice_line = text.lines().next().unwrap();
-            assert!(notice_line.contains("key expiring soon"), "{notice_line}");
+            assert!(notice_line.contains(" notice notice="), "{notice_line}");
             assert!(
                 notice_line.contains(&format!("recipient={}", escape_controls(HOSTILE))),
                 "{notice_line}"

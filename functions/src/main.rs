@@ -16,6 +16,7 @@ use keyward::events::delivery::{ATTEMPT_TIMEOUT, Sender};
 use keyward::events::outbox::LocalOutbox;
 use keyward::events::sealing::{SEALING_KEY_VAR, SealingKey};
 use keyward::http::{AppState, BearerJwt, router};
+use keyward::leaks::keyring::GithubKeyring;
 use keyward::serve::ConnectionLimits;
 use keyward::service::{LogPublisher, Service};
 use keyward::store::sqlite::{SqliteStore, private_file, private_folder};
@@ -82,6 +83,12 @@ struct ServeArgs {
     /// it on delivers them later.
     #[arg(long, env = "KEYWARD_DELIVER_EVENTS", default_value_t = true, action = clap::ArgAction::Set)]
     deliver_events: bool,
+    /// GitHub's secret scanning public keys, for `POST
+    /// /secret-scanning/github`: the `public_keys` JSON, a file holding it,
+    /// or an URL serving it (fetched and kept an hour). Unset: the route
+    /// answers 503.
+    #[arg(long, env = "KEYWARD_GITHUB_SCANNING_KEYS")]
+    github_scanning_keys: Option<String>,
     /// Origins (scheme://host[:port], comma-separated) whose pages may call
     /// the API: a copy of the console hosted elsewhere. None by default.
     #[arg(long = "cors-origin", env = "KEYWARD_CORS_ORIGINS", value_delimiter = ',', value_parser = console::parse_origin)]
@@ -237,15 +244,17 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let sealing = Arc::new(webhook_sealing_key(&args.data.data)?);
     let store = Arc::new(store);
-    let service = Arc::new(
-        Service::new(
-            store.clone(),
-            args.config,
-            clock.clone(),
-            Arc::new(LogPublisher),
-        )
-        .with_webhook_sealing(sealing.clone()),
-    );
+    let mut service = Service::new(
+        store.clone(),
+        args.config,
+        clock.clone(),
+        Arc::new(LogPublisher),
+    )
+    .with_webhook_sealing(sealing.clone());
+    if let Some(setting) = args.github_scanning_keys.as_deref() {
+        service = service.with_github_keys(Arc::new(GithubKeyring::from_setting(setting)?));
+    }
+    let service = Arc::new(service);
     if allow_insecure {
         eprintln!(
             "keyward: KEYWARD_WEBHOOK_ALLOW_INSECURE is set: webhooks may use http and loopback (development only)"

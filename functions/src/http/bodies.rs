@@ -231,3 +231,35 @@ impl From<UpdateWebhookBody> for UpdateWebhook {
         }
     }
 }
+
+/// The most keys one `POST /keys/leaked` may report.
+pub const MAX_REPORTED_KEYS: usize = 100;
+
+/// `POST /keys/leaked`: keys their holder reports leaked, and where.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeakReportBody {
+    keys: Vec<Secret>,
+    url: Option<String>,
+}
+
+impl LeakReportBody {
+    pub fn into_parts(self) -> Result<(Vec<Secret>, Option<String>), ApiError> {
+        if self.keys.is_empty() || self.keys.len() > MAX_REPORTED_KEYS {
+            return Err(ApiError::InvalidBody(format!(
+                "keys must hold 1 to {MAX_REPORTED_KEYS} keys"
+            )));
+        }
+        if self
+            .url
+            .as_ref()
+            .is_some_and(|u| u.chars().count() > crate::leaks::MAX_URL_CHARS)
+        {
+            return Err(ApiError::InvalidBody(format!(
+                "url must be at most {} characters",
+                crate::leaks::MAX_URL_CHARS
+            )));
+        }
+        Ok((self.keys, self.url))
+    }
+}

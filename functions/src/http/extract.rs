@@ -229,3 +229,40 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalB
         Ok(OptionalBody(JsonBody { value, raw }))
     }
 }
+
+/// A request GitHub's secret scanning signs: the raw body (up to
+/// `leaks::github::MAX_BODY_BYTES`) and the two headers, checked by the
+/// service before anything reads the body.
+pub struct SignedBody {
+    pub identifier: Option<String>,
+    pub signature: Option<String>,
+    pub body: Bytes,
+}
+
+impl<S: Send + Sync> FromRequest<S> for SignedBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        use crate::leaks::github::{KEY_IDENTIFIER_HEADER, MAX_BODY_BYTES, SIGNATURE_HEADER};
+        let header = |headers: &axum::http::HeaderMap, name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let identifier = header(req.headers(), KEY_IDENTIFIER_HEADER);
+        let signature = header(req.headers(), SIGNATURE_HEADER);
+        let body = Bytes::from_request(req, &()).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(MAX_BODY_BYTES)
+            } else {
+                ApiError::MalformedJson("the body could not be read".into())
+            }
+        })?;
+        Ok(SignedBody {
+            identifier,
+            signature,
+            body,
+        })
+    }
+}

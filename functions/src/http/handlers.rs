@@ -2,10 +2,12 @@
 //! status code (201 for what a POST creates, 200 otherwise).
 
 use super::bodies::{
-    CreateApplicationBody, CreateKeyBody, CreateWebhookBody, EmptyBody, RegenerateKeyBody,
-    UpdateFieldsBody, UpdateKeyBody, UpdateWebhookBody, VerifyBody,
+    CreateApplicationBody, CreateKeyBody, CreateWebhookBody, EmptyBody, LeakReportBody,
+    RegenerateKeyBody, UpdateFieldsBody, UpdateKeyBody, UpdateWebhookBody, VerifyBody,
 };
-use super::extract::{AppState, Id, JsonBody, MutationContext, OptionalBody, Paging, PeerIp};
+use super::extract::{
+    AppState, Id, JsonBody, MutationContext, OptionalBody, Paging, PeerIp, SignedBody,
+};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use axum::Json;
@@ -275,5 +277,48 @@ pub(super) async fn list_webhook_deliveries(
 ) -> Answer<impl IntoResponse> {
     Ok(Json(
         s.service.list_webhook_deliveries(&caller, &id, &q).await?,
+    ))
+}
+
+/// GitHub's secret scanning partner endpoint: the labels, 200.
+pub(super) async fn report_github_leak(
+    State(s): State<AppState>,
+    signed: SignedBody,
+) -> Answer<impl IntoResponse> {
+    let labels = s
+        .service
+        .report_github_matches(
+            signed.identifier.as_deref(),
+            signed.signature.as_deref(),
+            &signed.body,
+        )
+        .await?;
+    Ok(Json(labels))
+}
+
+/// Open leak reports: 202 and how many keys arrived, whatever they were.
+/// Every key reported counts against the source's failed-verification
+/// limit, so reports cannot probe keys faster than verifications.
+pub(super) async fn report_leaked_keys(
+    State(s): State<AppState>,
+    PeerIp(source): PeerIp,
+    body: JsonBody<LeakReportBody>,
+) -> Answer<impl IntoResponse> {
+    let limited = s.verify_failures.as_deref().zip(source);
+    if let Some((limit, ip)) = limited
+        && let Some(seconds) = limit.retry_after(ip, Instant::now())
+    {
+        return Err(ApiError::TooManyFailedVerifications(seconds));
+    }
+    let (keys, url) = body.value.into_parts()?;
+    if let Some((limit, ip)) = limited {
+        for _ in &keys {
+            limit.record_failure(ip, Instant::now());
+        }
+    }
+    let received = s.service.report_leaked_keys(&keys, url.as_deref()).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "received": received })),
     ))
 }

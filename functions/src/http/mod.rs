@@ -13,7 +13,7 @@ mod handlers;
 
 pub use extract::{
     AppState, Authenticate, BearerJwt, Id, JsonBody, MAX_BODY_BYTES, MutationContext, OptionalBody,
-    Paging, PeerIp,
+    Paging, PeerIp, SignedBody,
 };
 
 use crate::error::ApiError;
@@ -182,6 +182,20 @@ pub fn routes() -> Vec<Route> {
             "/webhooks/{id}/deliveries",
             "list-webhook-deliveries",
             get(list_webhook_deliveries),
+        ),
+        route(
+            M::POST,
+            "/secret-scanning/github",
+            "report-github-leak",
+            // GitHub's batches are larger than a management body.
+            post(report_github_leak)
+                .layer(DefaultBodyLimit::max(crate::leaks::github::MAX_BODY_BYTES)),
+        ),
+        route(
+            M::POST,
+            "/keys/leaked",
+            "report-leaked-keys",
+            post(report_leaked_keys),
         ),
     ]
 }

@@ -76,6 +76,9 @@ impl Service {
             usage: fields.usage,
             meter: Default::default(),
             set_balance: fields.balance,
+            leak: None,
+            disabled_by: None,
+            enabled_at: None,
         };
         key.ttl = key.purge_after(self.config.retention_seconds());
         Ok((key, secret))
@@ -302,8 +305,10 @@ impl Service {
             |key, now| match key.status_at(now) {
                 KeyStatus::Revoked => Err(ApiError::KeyRevoked),
                 KeyStatus::Expired => Err(ApiError::KeyExpired),
-                KeyStatus::Active | KeyStatus::Disabled => Ok(Key {
+                KeyStatus::Disabled => Ok(key.clone()),
+                KeyStatus::Active => Ok(Key {
                     status: StoredKeyStatus::Disabled,
+                    disabled_by: Some(caller.user_id.clone()),
                     ..key.clone()
                 }),
             },
@@ -331,6 +336,8 @@ impl Service {
                 KeyStatus::Disabled if require_mfa && !caller.mfa => Err(ApiError::MfaRequired),
                 KeyStatus::Disabled => Ok(Key {
                     status: StoredKeyStatus::Active,
+                    disabled_by: None,
+                    enabled_at: Some(now),
                     ..key.clone()
                 }),
             },

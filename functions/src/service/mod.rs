@@ -13,8 +13,10 @@
 mod applications;
 mod audited;
 mod batches;
+mod dormant;
 mod inputs;
 mod keys;
+mod leaks;
 mod notices;
 mod offboarding;
 mod paging;
@@ -23,6 +25,7 @@ pub(crate) mod test_support;
 mod verify;
 mod webhooks;
 
+pub use dormant::DormantReport;
 pub use inputs::{CreateApplication, CreateKey, RegenerateKey, UpdateFields, VerifyRequest};
 pub use keys::CreatedKey;
 pub use notices::{LogPublisher, NoticePublisher, NotifyReport};
@@ -39,6 +42,7 @@ use crate::error::ApiError;
 use crate::events::sealing::SealingKey;
 use crate::idempotency::Idempotency;
 use crate::last_used::LastUsedRecorder;
+use crate::leaks::keyring::GithubKeyring;
 use crate::store::{CommitError, Store, StoreError, Write};
 use rand::TryRngCore;
 use serde::Serialize;
@@ -113,6 +117,9 @@ pub struct Service {
     /// Seals new webhooks' signing secrets; `None` where no webhook is
     /// created (every Lambda function but create-webhook).
     webhook_sealing: Option<Arc<SealingKey>>,
+    /// GitHub's secret scanning keys; `None` where the partner endpoint is
+    /// not served (every function but report-github-leak).
+    github_keys: Option<Arc<GithubKeyring>>,
 }
 
 impl Service {
@@ -129,7 +136,15 @@ impl Service {
             clock,
             publisher,
             webhook_sealing: None,
+            github_keys: None,
         }
+    }
+
+    /// The service that checks GitHub's secret scanning requests with
+    /// `keyring`.
+    pub fn with_github_keys(mut self, keyring: Arc<GithubKeyring>) -> Self {
+        self.github_keys = Some(keyring);
+        self
     }
 
     /// The service that seals new webhooks' secrets with `key`.

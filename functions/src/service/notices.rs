@@ -4,7 +4,7 @@ use super::Service;
 use super::paging::{PageOf, PageQuery};
 use crate::auth::{Caller, perm};
 use crate::config::DAY;
-use crate::domain::{self, AuditEvent, Notice};
+use crate::domain::{AuditEvent, Notice, NoticeKind};
 use crate::error::ApiError;
 use crate::store::{CommitError, Write};
 use async_trait::async_trait;
@@ -24,10 +24,11 @@ impl NoticePublisher for LogPublisher {
     async fn publish(&self, notice: &Notice) -> Result<(), String> {
         tracing::info!(
             notice = %notice.id,
+            kind = ?notice.kind,
             recipient = %notice.recipient,
             key_id = %notice.key_id,
             days_left = notice.days_left,
-            "key expiring soon"
+            "notice"
         );
         Ok(())
     }
@@ -43,6 +44,8 @@ pub struct NotifyReport {
     pub sent: usize,
     pub already_sent: usize,
     pub publish_failures: usize,
+    /// Dormant keys noticed and disabled (`KEYWARD_DISABLE_UNUSED_AFTER_DAYS`).
+    pub dormant: super::dormant::DormantReport,
     pub purged: u64,
 }
 
@@ -83,10 +86,6 @@ impl Service {
     pub async fn notify_expiring(&self) -> Result<NotifyReport, ApiError> {
         let now = self.clock.now();
         let window = i64::from(self.config.notice_window_days) * DAY;
-        let day = domain::rfc3339::format(now)
-            .get(..10)
-            .unwrap_or_default()
-            .to_owned();
         let mut report = NotifyReport::default();
         for key in self.store.list_keys_expiring(now, now + window).await? {
             if !key.is_live(now)
@@ -97,18 +96,7 @@ impl Service {
                 continue;
             }
             report.examined += 1;
-            let notice = Notice {
-                id: format!("{}:{day}", key.id),
-                account: key.account.clone(),
-                recipient: key.created_by.clone(),
-                key_id: key.id.clone(),
-                key_name: key.name.clone(),
-                application_id: key.application_id.clone(),
-                expires_at: key.expires_at,
-                days_left: (key.expires_at - now + DAY - 1) / DAY,
-                day: day.clone(),
-                created_at: now,
-            };
+            let notice = Notice::about(&key, NoticeKind::Expiring, now);
             // The event that tells webhooks, committed with the notice: one
             // per key and day too.
             let event = Write::Audit(AuditEvent {
@@ -138,6 +126,7 @@ impl Service {
                 Err(CommitError::Store(e)) => return Err(e.into()),
             }
         }
+        report.dormant = self.disable_dormant(now).await?;
         report.purged = self.store.purge_expired(now).await?;
         Ok(report)
     }

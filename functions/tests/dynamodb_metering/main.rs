@@ -103,6 +103,9 @@ fn key(id: &str, application_id: &str, usage: UsageControls) -> Key {
         usage,
         meter: Default::default(),
         set_balance: None,
+        leak: None,
+        disabled_by: None,
+        enabled_at: None,
     }
 }
 

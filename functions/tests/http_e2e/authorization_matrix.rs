@@ -1,6 +1,7 @@
 //! Every route against every kind of caller: the expected status and
 //! problem in each cell, and nothing changed by a refused caller.
 
+use crate::github::GithubSigner;
 use crate::harness::Server;
 use crate::local_server::{JWT_SECRET, all_permissions, mint, now};
 use reqwest::Method;
@@ -143,12 +144,32 @@ fn matrix_rows() -> Vec<Row> {
         ),
         row(Method::DELETE, "/webhooks/{id}", Webhook, None, 204),
         row(Method::GET, "/webhooks/{id}/deliveries", Webhook, None, 200),
+        // Open routes: no token is looked at. GitHub's endpoint answers an
+        // unsigned body 401 whoever calls (signed requests:
+        // leak_reports.rs); a leak report 202 whatever it holds.
+        row(
+            Method::POST,
+            "/secret-scanning/github",
+            Nothing,
+            Some(json!([])),
+            401,
+        ),
+        row(
+            Method::POST,
+            "/keys/leaked",
+            Nothing,
+            Some(json!({ "keys": ["kw_not_a_key"] })),
+            202,
+        ),
     ]
 }
 
 /// The expected status and, for a refusal, the problem code.
 fn expected_cell(row: &Row, who: Who) -> (u16, Option<&'static str>) {
-    let unauthenticated = matches!(row.path, "/healthz" | "/verify");
+    let unauthenticated = matches!(
+        row.path,
+        "/healthz" | "/verify" | "/secret-scanning/github" | "/keys/leaked"
+    );
     let ok = (row.success, None);
     if unauthenticated {
         // No token is needed, and a bad one is not even looked at.
@@ -202,6 +223,10 @@ async fn authorization_matrix_over_every_route() {
         ("KEYWARD_REQUIRE_MFA_TO_ENABLE", "true"),
         ("KEYWARD_MAX_ACTIVE_APPLICATIONS", "1000"),
         ("KEYWARD_MAX_WEBHOOKS", "100"),
+        (
+            "KEYWARD_GITHUB_SCANNING_KEYS",
+            &GithubSigner::new().public_keys(),
+        ),
     ]);
     let rows = matrix_rows();
     // The matrix covers exactly the router's routes.

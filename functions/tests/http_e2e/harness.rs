@@ -35,7 +35,7 @@ pub fn assert_about(value: &Value, expected: i64, what: &str) {
 /// A `keyward serve` process and a client for it.
 pub struct Server {
     pub api: Api,
-    local: LocalServer,
+    pub local: LocalServer,
 }
 
 impl std::ops::Deref for Server {

@@ -15,6 +15,8 @@
 mod client;
 #[path = "../support/fixtures.rs"]
 mod fixtures;
+#[path = "../support/github.rs"]
+mod github;
 mod harness;
 mod key_format;
 #[path = "../support/local_server.rs"]
@@ -28,6 +30,7 @@ mod configuration;
 mod durability;
 mod idempotency;
 mod key_lifecycle;
+mod leak_reports;
 mod limits;
 mod notices_and_usage;
 mod offboarding;

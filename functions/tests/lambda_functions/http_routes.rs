@@ -3,7 +3,7 @@
 
 use super::*;
 
-const HTTP_EVENT: &str = include_str!("../fixtures/apigw-v2-http-request.json");
+pub(super) const HTTP_EVENT: &str = include_str!("../fixtures/apigw-v2-http-request.json");
 
 macro_rules! binary {
     ($name:literal) => {
@@ -46,13 +46,13 @@ fn claims(sub: &str, account: &str, permissions: &str) -> Value {
     })
 }
 
-fn admin(sub: &str, account: &str) -> Value {
+pub(super) fn admin(sub: &str, account: &str) -> Value {
     claims(sub, account, &fixtures::all_permissions().join(" "))
 }
 
 /// The API Gateway v2 fixture, made into `method route_key` for `path`,
 /// with the JWT authorizer's claims (or none: a route without authorizer).
-fn http_event(
+pub(super) fn http_event(
     method: &str,
     route_key: &str,
     path: &str,
@@ -87,13 +87,13 @@ fn http_event(
     event
 }
 
-struct HttpAnswer {
-    status: u16,
-    content_type: String,
-    body: Value,
+pub(super) struct HttpAnswer {
+    pub(super) status: u16,
+    pub(super) content_type: String,
+    pub(super) body: Value,
 }
 
-fn http_answer(outcome: Outcome) -> HttpAnswer {
+pub(super) fn http_answer(outcome: Outcome) -> HttpAnswer {
     let Outcome::Response(response) = outcome else {
         panic!("the function failed: {outcome:?}");
     };
@@ -157,7 +157,7 @@ impl Fleet {
     }
 }
 
-fn assert_problem(answer: &HttpAnswer, status: u16, code: &str) {
+pub(super) fn assert_problem(answer: &HttpAnswer, status: u16, code: &str) {
     assert_eq!(answer.status, status, "{}", answer.body);
     assert_eq!(answer.content_type, "application/problem+json");
     assert_eq!(answer.body["code"], code, "{}", answer.body);

@@ -9,6 +9,8 @@
 
 #[path = "../support/fixtures.rs"]
 mod fixtures;
+#[path = "../support/github.rs"]
+mod github;
 #[path = "../support/lambda_runtime_api.rs"]
 mod lambda_runtime_api;
 #[path = "../support/moto.rs"]
@@ -21,6 +23,7 @@ mod authorizer;
 mod deliver_events;
 mod expiry_job;
 mod http_routes;
+mod leaks;
 
 use base64::Engine;
 use keyward::auth::Caller;

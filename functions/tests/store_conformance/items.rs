@@ -53,6 +53,9 @@ pub fn key(id: &str, app: &str, account: &str, expires_at: i64) -> Key {
         usage: Default::default(),
         meter: Default::default(),
         set_balance: None,
+        leak: None,
+        disabled_by: None,
+        enabled_at: None,
     }
 }
 
@@ -73,6 +76,8 @@ pub fn audit(id: &str, account: &str, at: i64) -> AuditEvent {
 pub fn notice(id: &str, account: &str, recipient: &str) -> Notice {
     Notice {
         id: id.into(),
+        kind: Default::default(),
+        url: None,
         account: account.into(),
         recipient: recipient.into(),
         key_id: "k".into(),

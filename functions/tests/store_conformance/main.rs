@@ -13,11 +13,14 @@
 
 #[path = "../support/fixtures.rs"]
 mod fixtures;
+#[path = "../support/github.rs"]
+mod github;
 
 mod items;
 mod service;
 
 mod commits;
+mod leaks;
 mod lists;
 mod races;
 mod records;
@@ -29,6 +32,7 @@ mod webhooks;
 /// Every case, as `conformance::<case>(store)`, for `conformance_suite!`.
 mod conformance {
     pub use crate::commits::*;
+    pub use crate::leaks::*;
     pub use crate::lists::*;
     pub use crate::races::*;
     pub use crate::records::*;
@@ -98,6 +102,9 @@ macro_rules! every_case {
                 the_next_verification_sees_every_change,
                 webhooks_are_versioned_and_listed_per_account,
                 deliveries_are_made_once_due_by_time_and_paged,
+                each_leak_action_is_taken_once,
+                github_labels_dead_keys_true_and_acts_only_on_live_ones,
+                a_dormant_key_is_noticed_then_disabled_once,
             ]
         );
     };

@@ -25,6 +25,8 @@ fn event(id: &str, account: &str) -> Write {
 fn notice(id: &str, account: &str, recipient: &str) -> Write {
     Write::Notice(Notice {
         id: id.into(),
+        kind: Default::default(),
+        url: None,
         account: account.into(),
         recipient: recipient.into(),
         key_id: "k".into(),
