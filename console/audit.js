@@ -1,12 +1,42 @@
 // The Audit log page: the account's events, newest first, 50 at a time.
 
+import { keyHref } from "./keys.js";
+import { DORMANT_ACTOR } from "./leaks.js";
 import { ctx, loadPage, setPage } from "./page.js";
-import { h, when } from "./ui.js";
+import { externalLink, h, when } from "./ui.js";
 
-function auditChange(event) {
+/** What a `key.leaked` event did, by the deployment's action. */
+const LEAK_ACTIONS = {
+  revoke: "Revoked as leaked",
+  disable: "Disabled as leaked",
+  notify: "Reported leaked; left working, creator notified",
+};
+
+/** A `key.leaked` event: the action taken, the status change, and where
+ * the key was found (a link, never markup). */
+function leakChange(event) {
+  const leak = event.after?.leak ?? {};
   const before = event.before?.status;
   const after = event.after?.status;
-  if (before && after && before !== after) return `${before} → ${after}`;
+  return [
+    LEAK_ACTIONS[leak.action] ?? `Reported leaked (${leak.action ?? "no action"})`,
+    before && after && before !== after ? ` (${before} → ${after})` : null,
+    h(
+      "span",
+      { class: "hint block" },
+      leak.url ? ["Found at ", externalLink(leak.url)] : "No URL reported",
+    ),
+  ];
+}
+
+function auditChange(event) {
+  if (event.action === "key.leaked") return leakChange(event);
+  const before = event.before?.status;
+  const after = event.after?.status;
+  if (before && after && before !== after) {
+    // The dormant-key policy disables keys unused for too long.
+    return event.actor === DORMANT_ACTOR && after === "disabled" ? `${before} → ${after} (unused)` : `${before} → ${after}`;
+  }
   // Webhooks have no status or name: `enabled` and `url` instead.
   const onOff = (value) => (value ? "enabled" : "disabled");
   const [was, is] = [event.before?.enabled, event.after?.enabled];
@@ -19,6 +49,14 @@ function auditChange(event) {
   return "";
 }
 
+/** The target's id; a key's links to its page, the one way to a revoked
+ * key (lists leave revoked keys out). */
+function target(event) {
+  const id = h("code", { class: "id" }, event.target_id);
+  const appId = event.after?.application_id ?? event.before?.application_id;
+  return event.target_type === "key" && appId ? h("a", { href: keyHref(appId, event.target_id) }, id) : id;
+}
+
 function eventRow(event, { first }) {
   // The first of a batch of older events can take focus (by script only):
   // after "Load older events" the button is gone, and reading goes on there.
@@ -28,8 +66,8 @@ function eventRow(event, { first }) {
     h("td", {}, when(event.at)),
     h("td", {}, event.actor),
     h("td", {}, h("code", {}, event.action)),
-    h("td", {}, `${event.target_type} `, h("code", { class: "id" }, event.target_id)),
-    h("td", {}, auditChange(event)),
+    h("td", {}, `${event.target_type} `, target(event)),
+    h("td", { class: "change" }, auditChange(event)),
   );
 }
 

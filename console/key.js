@@ -1,10 +1,12 @@
-// A key's own page (#/applications/<id>/keys/<key id>): its facts, its
-// usage (credits left, each rate limit's use, the allowed addresses),
-// Refresh, and Edit key (name, description and the usage control).
+// A key's own page (#/applications/<id>/keys/<key id>): why it stopped
+// when it was found leaked (leaks.js), its facts, its usage (credits left,
+// each rate limit's use, the allowed addresses), Refresh, and Edit key
+// (name, description and the usage control).
 
 import { seg } from "./api.js";
 import { controlFields } from "./controls.js";
 import { statusBadge } from "./keys.js";
+import { disabledByText, leakSection, leakedTag } from "./leaks.js";
 import { changed, ctx, loadPage, rememberFocus, setPage } from "./page.js";
 import { field, formDialog, h, when } from "./ui.js";
 import { usageSections } from "./usage.js";
@@ -26,6 +28,8 @@ export async function renderKey(appId, keyId) {
   if (!loaded) return;
   const { app, key } = loaded;
   backLink.textContent = `← ${app.name}`;
+  const tag = leakedTag(key);
+  const disabledBy = disabledByText(key);
 
   const facts = h(
     "dl",
@@ -35,7 +39,9 @@ export async function renderKey(appId, keyId) {
       "dd",
       {},
       statusBadge(key),
+      tag ? [" ", tag] : null,
       key.replaced_by && key.revoke_at ? [" Replaced; works until ", when(key.revoke_at)] : null,
+      disabledBy ? h("span", { class: "hint block disabled-by" }, disabledBy) : null,
     ),
     h("dt", {}, "Key id"),
     h("dd", {}, h("code", { class: "id" }, key.id)),
@@ -69,6 +75,7 @@ export async function renderKey(appId, keyId) {
     key.name,
     back,
     key.description ? h("p", { class: "lead description" }, key.description) : null,
+    leakSection(key),
     facts,
     toolbar,
     usageSections(key),

@@ -4,6 +4,7 @@
 import { newIdempotencyKey, seg } from "./api.js";
 import { editApplication, revokeApplication } from "./applications.js";
 import { controlFields } from "./controls.js";
+import { leakedTag, statusLines } from "./leaks.js";
 import { changed, ctx, distinguishers, loadPage, rememberFocus, setPage } from "./page.js";
 import { field, formDialog, h, hidden, problemBlock, secretDialog, when } from "./ui.js";
 import { usageCell } from "./usage.js";
@@ -147,13 +148,16 @@ function keyRow(app, key, suffix) {
   if (session.can("keys:revoke", app)) {
     actions.append(button("Delete", "danger", () => changeKey(app, key, "delete")));
   }
+  const tag = leakedTag(key);
   const status = h(
     "td",
     {},
     statusBadge(key),
+    tag ? [" ", tag] : null,
     inGrace && key.revoke_at
       ? h("span", { class: "hint block" }, "Replaced; works until ", when(key.revoke_at))
       : null,
+    statusLines(key),
   );
   return h(
     "tr",
@@ -335,7 +339,13 @@ const CHANGES = {
   },
   enable: {
     title: (key) => `Enable key ${key.name}?`,
-    message: "Calls that present this key are accepted again.",
+    message: (key) =>
+      key.leak
+        ? [
+            h("strong", {}, "This key was found leaked. "),
+            "Calls that present it are accepted again, from whoever found it too. Consider giving its users a new key instead.",
+          ]
+        : "Calls that present this key are accepted again.",
     label: "Enable key",
     request: (key) => ctx.api.post(`/keys/${seg(key.id)}/enable`),
     done: (key) => `Key ${key.name} enabled.`,
@@ -355,7 +365,7 @@ async function changeKey(app, key, change) {
   const spec = CHANGES[change];
   const done = await formDialog({
     title: spec.title(key),
-    message: h("p", {}, spec.message),
+    message: h("p", {}, typeof spec.message === "function" ? spec.message(key) : spec.message),
     submitLabel: spec.label,
     danger: Boolean(spec.danger),
     onSubmit: () => spec.request(key),

@@ -56,6 +56,31 @@ export function when(iso, none = "—") {
   );
 }
 
+/**
+ * A link to an address someone else gave (where a leaked key was found):
+ * opened in a new tab, with no opener, no referrer, and no endorsement.
+ * Anything but an http(s) URL (`javascript:`, a bare word) stays plain
+ * text. `text` (the URL itself by default; a shortened one shows the
+ * whole URL as its title) is text, never markup.
+ */
+export function externalLink(url, text = url) {
+  let parsed = null;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = null;
+  }
+  if (!parsed || !["http:", "https:"].includes(parsed.protocol)) {
+    return h("span", { class: "url", title: text === url ? null : url }, text);
+  }
+  return h(
+    "a",
+    { href: parsed.href, target: "_blank", rel: "noopener noreferrer nofollow", class: "url", title: text === url ? null : url },
+    text,
+    hidden(" (opens in a new tab)"),
+  );
+}
+
 /** Visually hidden text that screen readers read (context for a button). */
 export function hidden(text) {
   return h("span", { class: "visually-hidden" }, text);

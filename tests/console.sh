@@ -3,7 +3,8 @@
 # Chromium driven by playwright-core (tests/js/console.test.mjs, its
 # accessibility checks in console-a11y.test.mjs, its usage control in
 # console-usage.test.mjs), its Webhooks page with a loopback receiver
-# (console-webhooks.test.mjs), and the console's scope
+# (console-webhooks.test.mjs), leaked and dormant keys on every page
+# (console-leaks.test.mjs), and the console's scope
 # matching against the core's cases (console-scope.test.mjs); node --test.
 # Screenshots of each page land in target/console-screenshots/.
 #
@@ -35,5 +36,5 @@ cd tests/js
 # One file at a time: each starts its own server and browser, and the
 # timing-sensitive steps (expiry, last used) need the cores.
 CHROMIUM="$chromium" node --test --test-concurrency=1 console-scope.test.mjs console.test.mjs console-a11y.test.mjs \
-  console-usage.test.mjs console-webhooks.test.mjs
+  console-usage.test.mjs console-webhooks.test.mjs console-leaks.test.mjs
 echo "screenshots: target/console-screenshots/"

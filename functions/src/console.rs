@@ -63,6 +63,7 @@ pub const ASSETS: &[Asset] = &[
     asset!("usage.js", JS),
     asset!("notifications.js", JS),
     asset!("audit.js", JS),
+    asset!("leaks.js", JS),
     asset!("webhooks.js", JS),
     asset!("ui.js", JS),
     asset!("favicon.svg", "image/svg+xml"),
