@@ -19,7 +19,7 @@ pub enum NoticeKind {
 }
 
 /// One notice. Its id makes it once per what it is about: `<key id>:<day>`
-/// for an expiring key (one a day), `<key id>:leaked`, and
+/// for an expiring key (one a day), `<key id>:leaked:<when>`, and
 /// `<key id>:dormant:<day it would be disabled>`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
@@ -65,7 +65,8 @@ impl Notice {
             .to_owned();
         let id = match kind {
             NoticeKind::Expiring => format!("{}:{day}", key.id),
-            NoticeKind::Leaked => format!("{}:leaked", key.id),
+            // Once per leak: a key enabled again may leak again.
+            NoticeKind::Leaked => format!("{}:leaked:{now}", key.id),
             NoticeKind::Dormant => format!("{}:dormant:{day}", key.id),
         };
         Notice {

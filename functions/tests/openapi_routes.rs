@@ -1,7 +1,8 @@
 //! `infra/openapi.yaml` against the code: its operations are exactly
 //! `keyward::http::routes()` (method, path and function), its problem codes
-//! exactly those `ApiError` answers, each under its own status, and the
-//! routes it marks open are the ones the router serves without a token.
+//! exactly those `ApiError` answers, each under its own status, the
+//! routes it marks open are the ones the router serves without a token, and
+//! the leak response's fields and limits are the code's.
 //! Then the regression tests of the defects `tests/schemathesis.sh` found,
 //! each driving the router on a SQLite store.
 
@@ -212,6 +213,180 @@ fn the_usage_fields_are_in_their_schemas() {
     assert_eq!(written, properties("KeyRecord"));
 }
 
+/// The leak response's shapes are the code's: a key's `leak`, a notice's
+/// `kind` and `url`, GitHub's labels, and the limits of both reports.
+#[test]
+fn the_leak_fields_are_in_their_schemas() {
+    use keyward::leaks::github::{
+        KEY_IDENTIFIER_HEADER, Label, Labelled, MAX_BATCH, SIGNATURE_HEADER,
+    };
+    use keyward::leaks::{GITHUB_ACTOR, Leak, LeakAction, MAX_URL_CHARS};
+    use keyward::notice::{Notice, NoticeKind};
+
+    let doc = document();
+    let schemas = &doc["components"]["schemas"];
+    let properties = |schema: &str| -> BTreeSet<String> {
+        schemas[schema]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{schema} has properties"))
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let listed = |value: &Value| -> BTreeSet<String> {
+        value
+            .as_array()
+            .unwrap_or_else(|| panic!("a list: {value}"))
+            .iter()
+            .map(|v| v.as_str().expect("strings").to_owned())
+            .collect()
+    };
+    let keys_of = |value: Value| -> BTreeSet<String> {
+        value
+            .as_object()
+            .expect("an object")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    let as_strings = |values: Vec<Value>| -> BTreeSet<String> {
+        values
+            .into_iter()
+            .map(|v| v.as_str().expect("a string").to_owned())
+            .collect()
+    };
+
+    // A key view's two new fields; `leak` is written whole, url and all.
+    let key = properties("Key");
+    assert!(key.contains("leak") && key.contains("disabled_by"));
+    let leak = serde_json::to_value(Leak {
+        at: 0,
+        found_by: GITHUB_ACTOR.to_owned(),
+        url: None,
+        action: LeakAction::Disable,
+    })
+    .expect("a leak serializes");
+    assert_eq!(keys_of(leak.clone()), properties("Leak"));
+    assert_eq!(keys_of(leak), listed(&schemas["Leak"]["required"]));
+    let actions = as_strings(
+        [LeakAction::Revoke, LeakAction::Disable, LeakAction::Notify]
+            .iter()
+            .map(|a| serde_json::to_value(a).expect("an action"))
+            .collect(),
+    );
+    assert_eq!(
+        listed(&schemas["Leak"]["properties"]["action"]["enum"]),
+        actions
+    );
+    for (schema, field) in [("Leak", "url"), ("LeakReport", "url")] {
+        assert_eq!(
+            schemas[schema]["properties"][field]["maxLength"],
+            json!(MAX_URL_CHARS),
+            "{schema}.{field}"
+        );
+    }
+
+    // A notice: `kind` always, `url` only for a leak that named one.
+    let notice = Notice {
+        id: "k:leaked".into(),
+        kind: NoticeKind::Leaked,
+        account: "acme".into(),
+        recipient: "u".into(),
+        key_id: "k".into(),
+        key_name: "key".into(),
+        application_id: "app".into(),
+        expires_at: 0,
+        days_left: 1,
+        day: "1970-01-01".into(),
+        url: Some("https://example.com/leak".into()),
+        created_at: 0,
+    };
+    let written = keys_of(serde_json::to_value(&notice).expect("a notice serializes"));
+    assert_eq!(written, properties("Notice"));
+    let without_url = keys_of(
+        serde_json::to_value(Notice {
+            url: None,
+            ..notice
+        })
+        .expect("a notice serializes"),
+    );
+    assert_eq!(without_url, listed(&schemas["Notice"]["required"]));
+    let kinds = as_strings(
+        [
+            NoticeKind::Expiring,
+            NoticeKind::Leaked,
+            NoticeKind::Dormant,
+        ]
+        .iter()
+        .map(|k| serde_json::to_value(k).expect("a kind"))
+        .collect(),
+    );
+    assert_eq!(
+        listed(&schemas["Notice"]["properties"]["kind"]["enum"]),
+        kinds
+    );
+
+    // GitHub's batch, headers and labels.
+    assert_eq!(schemas["SecretScanningBatch"]["maxItems"], json!(MAX_BATCH));
+    let labelled = serde_json::to_value(Labelled {
+        token_raw: keyward::secret::Secret::new("t".into()),
+        token_type: "keyward".into(),
+        label: Label::TruePositive,
+    })
+    .expect("a label serializes");
+    assert_eq!(keys_of(labelled), properties("SecretScanningLabel"));
+    let labels = as_strings(
+        [Label::TruePositive, Label::FalsePositive]
+            .iter()
+            .map(|l| serde_json::to_value(l).expect("a label"))
+            .collect(),
+    );
+    assert_eq!(
+        listed(&schemas["SecretScanningLabel"]["properties"]["label"]["enum"]),
+        labels
+    );
+    let operation = &doc["paths"]["/secret-scanning/github"]["post"];
+    let headers: BTreeSet<String> = operation["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .filter(|p| p["in"] == "header" && p["required"] == true)
+        .map(|p| p["name"].as_str().expect("a name").to_ascii_lowercase())
+        .collect();
+    assert_eq!(
+        headers,
+        BTreeSet::from([
+            KEY_IDENTIFIER_HEADER.to_owned(),
+            SIGNATURE_HEADER.to_owned()
+        ])
+    );
+}
+
+/// `POST /keys/leaked` takes 1 to 100 keys, as the document says; more or
+/// none is 422, and what it received is all it says.
+#[tokio::test]
+async fn a_leak_report_holds_one_to_a_hundred_keys() {
+    let doc = document();
+    let report = &doc["components"]["schemas"]["LeakReport"]["properties"]["keys"];
+    assert_eq!(
+        (&report["minItems"], &report["maxItems"]),
+        (&json!(1), &json!(100))
+    );
+    let api = Api::new();
+    let body = |n: usize| json!({"keys": vec!["kw_not_a_key"; n]}).to_string();
+    let (status, answer) = api
+        .send(Method::POST, "/keys/leaked", None, Some(&body(1)))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(answer, json!({"received": 1}));
+    for refused in [0, 101] {
+        let answer = api
+            .send(Method::POST, "/keys/leaked", None, Some(&body(refused)))
+            .await;
+        assert_problem(&answer, StatusCode::UNPROCESSABLE_ENTITY, "INVALID_BODY");
+    }
+}
+
 /// Each problem response of `components/responses` pins a status and the
 /// codes it may carry; together they must be `ApiError::status()` exactly.
 #[test]
@@ -234,10 +409,15 @@ fn each_problem_response_carries_the_codes_of_its_status() {
             (_, code @ Value::String(_)) => vec![code.clone()],
             _ => panic!("{name} pins no code"),
         };
+        // A code may be in more than one response of its status: an
+        // operation's own response (GitHub's 413 and 503) names every code
+        // it answers, some of which the generic one names too.
         let entry = documented.entry(status).or_default();
+        let mut own = BTreeSet::new();
         for code in codes {
             let code = code.as_str().expect("codes are strings").to_owned();
-            assert!(entry.insert(code.clone()), "{code} twice under {status}");
+            assert!(own.insert(code.clone()), "{code} twice in {name}");
+            entry.insert(code);
         }
     }
     let mut answered: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
@@ -252,18 +432,21 @@ fn each_problem_response_carries_the_codes_of_its_status() {
 
 /// The routes the document leaves open (`security: []`) are the ones the
 /// router serves without a token; every other one answers 401 without it,
-/// and documents that 401.
+/// and documents that 401 (`Unauthorized`). An open route may answer 401
+/// for another reason (GitHub's signature), never for a token.
 #[tokio::test]
 async fn the_documented_security_is_the_routers() {
     let doc = document();
     let api = Api::new();
+    let unauthorized = json!({"$ref": "#/components/responses/Unauthorized"});
     for ((method, path), op) in operations(&doc) {
         let open = op.get("security") == Some(&json!([]));
         let responses = op["responses"].as_object().expect("responses");
         assert_eq!(
             !open,
-            responses.contains_key("401"),
-            "{method} {path}: a secured operation documents 401, an open one does not"
+            responses.get("401") == Some(&unauthorized),
+            "{method} {path}: a secured operation documents the token's 401 (Unauthorized), \
+             an open one does not"
         );
         let concrete = path.replace("{id}", "kw-openapi-test");
         let method = Method::from_bytes(method.as_bytes()).expect("a method");

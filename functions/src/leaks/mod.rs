@@ -51,15 +51,72 @@ pub struct Finding {
     pub url: Option<String>,
 }
 
-/// The longest `url` a report may carry; longer ones are cut (a URL is
-/// for people to follow, not an identifier).
+/// The longest `url` a report may carry.
 pub const MAX_URL_CHARS: usize = 2_048;
 
 impl Finding {
+    /// A finding by `found_by`; its `url` is kept only when it is an
+    /// `http` or `https` URL of at most [`MAX_URL_CHARS`]: anyone may
+    /// report, and the URL reaches key views, notices, events and e-mail.
     pub fn new(found_by: &'static str, url: Option<&str>) -> Self {
-        Finding {
-            found_by,
-            url: url.map(|u| u.chars().take(MAX_URL_CHARS).collect()),
+        let url = url
+            .filter(|u| u.chars().count() <= MAX_URL_CHARS)
+            .and_then(|u| url::Url::parse(u).ok())
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .map(String::from);
+        Finding { found_by, url }
+    }
+}
+
+impl Leak {
+    /// Whether this leak has been acted on for the key as it is now: it
+    /// has, unless the key was enabled again after it (a key disabled as
+    /// leaked and enabled is acted on if it leaks again).
+    pub fn still_holds(&self, enabled_at: Option<i64>) -> bool {
+        enabled_at.is_none_or(|enabled| enabled <= self.at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_http_urls_are_kept() {
+        for (given, kept) in [
+            (
+                Some("https://github.com/o/r/blob/x"),
+                Some("https://github.com/o/r/blob/x"),
+            ),
+            (
+                Some("http://pastebin.example/p"),
+                Some("http://pastebin.example/p"),
+            ),
+            (Some("javascript:alert(1)"), None),
+            (Some("<script>x</script>"), None),
+            (Some("data:text/html,x"), None),
+            (None, None),
+        ] {
+            assert_eq!(
+                Finding::new(REPORT_ACTOR, given).url.as_deref(),
+                kept,
+                "{given:?}"
+            );
         }
+        let long = format!("https://x.example/{}", "a".repeat(MAX_URL_CHARS));
+        assert_eq!(Finding::new(REPORT_ACTOR, Some(&long)).url, None);
+    }
+
+    #[test]
+    fn a_leak_holds_until_the_key_is_enabled_again() {
+        let leak = Leak {
+            at: 100,
+            found_by: REPORT_ACTOR.into(),
+            url: None,
+            action: LeakAction::Disable,
+        };
+        assert!(leak.still_holds(None));
+        assert!(leak.still_holds(Some(50)));
+        assert!(!leak.still_holds(Some(150)));
     }
 }

@@ -28,6 +28,7 @@ mod webhooks;
 pub use dormant::DormantReport;
 pub use inputs::{CreateApplication, CreateKey, RegenerateKey, UpdateFields, VerifyRequest};
 pub use keys::CreatedKey;
+pub use leaks::REPORT_FLOOR as LEAK_REPORT_FLOOR;
 pub use notices::{LogPublisher, NoticePublisher, NotifyReport};
 pub use offboarding::Offboarded;
 pub use paging::{DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, PageOf, PageQuery};

@@ -1,8 +1,9 @@
 //! The configuration the functions get against what `Config` reads.
 
 use super::*;
-use clap::Args;
+use clap::{Args, FromArgMatches};
 use keyward::config::Config;
+use keyward::leaks::keyring::KEYS_VAR;
 
 /// Variables of `Config` for development and tests only, which no deployed
 /// function may get: `KEYWARD_WEBHOOK_ALLOW_INSECURE` lets webhooks use
@@ -76,8 +77,18 @@ fn functions_get_the_configuration_the_code_reads() {
         let variables = own(binary);
         assert_eq!(
             variables.contains_key("KEYWARD_TOPIC_ARN"),
-            binary == "notify-expiring",
-            "{TEMPLATE}: KEYWARD_TOPIC_ARN belongs to notify-expiring only ({binary})"
+            super::policies::NOTICE_PUBLISHERS.contains(&binary.as_str()),
+            "{TEMPLATE}: KEYWARD_TOPIC_ARN belongs to the functions that publish notices \
+             only, {:?} ({binary})",
+            super::policies::NOTICE_PUBLISHERS
+        );
+        if let Some(value) = variables.get("KEYWARD_TOPIC_ARN") {
+            assert_eq!(*value, json!({"Ref": "Topic"}), "{binary}");
+        }
+        assert_eq!(
+            variables.contains_key(KEYS_VAR),
+            binary == "report-github-leak",
+            "{TEMPLATE}: {KEYS_VAR} belongs to report-github-leak only ({binary})"
         );
         assert_eq!(
             variables.contains_key("KEYWARD_AUTHORIZER_SCOPES"),
@@ -147,4 +158,165 @@ fn functions_get_the_configuration_the_code_reads() {
             .any(|e| e["Type"] == "ScheduleV2" || e["Type"] == "Schedule"),
         "{TEMPLATE}: notify-expiring needs its daily EventBridge schedule"
     );
+}
+
+/// GitHub's public keys reach report-github-leak, which does not start
+/// without them, from `GithubScanningKeys`: by default GitHub's own URL
+/// (the one `leaks::keyring` documents), and never empty.
+#[test]
+fn report_github_leak_gets_githubs_keys() {
+    let template = template();
+    let parameters = object(&template["Parameters"], "Parameters");
+    let declared = functions(&template);
+    let variables = &declared["report-github-leak"].1["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        variables[KEYS_VAR],
+        json!({"Ref": "GithubScanningKeys"}),
+        "{TEMPLATE}: report-github-leak reads {KEYS_VAR} and does not start without it"
+    );
+    assert!(
+        template["Globals"]["Function"]["Environment"]["Variables"]
+            .get(KEYS_VAR)
+            .is_none(),
+        "{TEMPLATE}: {KEYS_VAR} belongs to report-github-leak only"
+    );
+    let keys = &parameters["GithubScanningKeys"];
+    let default = string(&keys["Default"], "GithubScanningKeys.Default");
+    assert_eq!(
+        default,
+        "https://api.github.com/meta/public_keys/secret_scanning"
+    );
+    let keyring = include_str!("../../src/leaks/keyring.rs");
+    assert!(
+        keyring.contains(default),
+        "functions/src/leaks/keyring.rs no longer names {default} as GitHub's keys: update \
+         {TEMPLATE}'s GithubScanningKeys and this test"
+    );
+    let pattern = string(&keys["AllowedPattern"], "GithubScanningKeys.AllowedPattern");
+    assert!(
+        !pattern.starts_with("^$|"),
+        "{TEMPLATE}: GithubScanningKeys may not be empty: report-github-leak would not start"
+    );
+}
+
+/// `LeakAction` offers exactly the actions `KEYWARD_LEAK_ACTION` takes, and
+/// `DisableUnusedAfterDays` allows exactly the values `Config` accepts (0,
+/// or 8 to 3650), so a stack cannot deploy functions that refuse to start.
+#[test]
+fn the_leak_parameters_allow_what_the_code_accepts() {
+    let template = template();
+    let parameters = object(&template["Parameters"], "Parameters");
+    let command = Config::augment_args(clap::Command::new("keyward"));
+    let arg = command
+        .get_arguments()
+        .find(|a| a.get_env().and_then(|v| v.to_str()) == Some("KEYWARD_LEAK_ACTION"))
+        .expect("Config reads KEYWARD_LEAK_ACTION");
+    let actions: BTreeSet<String> = arg
+        .get_possible_values()
+        .iter()
+        .map(|v| v.get_name().to_owned())
+        .collect();
+    let allowed: BTreeSet<String> = strings(&parameters["LeakAction"]["AllowedValues"])
+        .iter()
+        .map(|v| string(v, "a LeakAction value").to_owned())
+        .collect();
+    assert_eq!(allowed, actions, "{TEMPLATE}: LeakAction's AllowedValues");
+    assert_eq!(
+        actions,
+        BTreeSet::from([
+            "revoke".to_owned(),
+            "disable".to_owned(),
+            "notify".to_owned()
+        ])
+    );
+
+    let days = &parameters["DisableUnusedAfterDays"];
+    assert_eq!(
+        days["Type"], "String",
+        "{TEMPLATE}: DisableUnusedAfterDays is a String with an AllowedPattern: a Number's \
+         MinValue and MaxValue cannot refuse 1 to 7"
+    );
+    let pattern = Pattern::parse(string(&days["AllowedPattern"], "AllowedPattern"));
+    let config_accepts = |value: &str| -> bool {
+        let command = Config::augment_args(clap::Command::new("keyward"));
+        command
+            .try_get_matches_from(["keyward", "--disable-unused-after-days", value])
+            .ok()
+            .and_then(|matches| Config::from_arg_matches(&matches).ok())
+            .is_some_and(|config| config.validate().is_ok())
+    };
+    for n in 0..=4000 {
+        let value = n.to_string();
+        assert_eq!(
+            pattern.matches(&value),
+            config_accepts(&value),
+            "{TEMPLATE}: DisableUnusedAfterDays' AllowedPattern and Config disagree on {n}"
+        );
+    }
+    for refused in ["", "-1", "08", "1.5", "ten", "99999"] {
+        assert!(!pattern.matches(refused), "{refused:?}");
+    }
+}
+
+/// The few regular expressions parameters use: `^(a|b|...)$`, each
+/// alternative a sequence of literal characters and `[...]` classes (with
+/// ranges), each optionally followed by `{n}` or `{m,n}`. Enough to check
+/// a pattern against the code without a regex engine.
+struct Pattern(Vec<Vec<(Vec<(char, char)>, usize, usize)>>);
+
+impl Pattern {
+    fn parse(pattern: &str) -> Pattern {
+        let body = pattern
+            .strip_prefix("^(")
+            .and_then(|p| p.strip_suffix(")$"))
+            .unwrap_or_else(|| panic!("not ^(...)$: {pattern}"));
+        let alternatives = body
+            .split('|')
+            .map(|alternative| {
+                let mut atoms = Vec::new();
+                let mut chars = alternative.chars().peekable();
+                while let Some(c) = chars.next() {
+                    let set = if c == '[' {
+                        let mut set = Vec::new();
+                        while let Some(first) = chars.next().filter(|c| *c != ']') {
+                            if chars.peek() == Some(&'-') {
+                                chars.next();
+                                set.push((first, chars.next().expect("a range's end")));
+                            } else {
+                                set.push((first, first));
+                            }
+                        }
+                        set
+                    } else {
+                        assert!(c.is_ascii_alphanumeric(), "unsupported {c:?} in {pattern}");
+                        vec![(c, c)]
+                    };
+                    let (mut min, mut max) = (1, 1);
+                    if chars.peek() == Some(&'{') {
+                        chars.next();
+                        let counts: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                        let mut bounds = counts.split(',').map(|n| n.parse().expect("a count"));
+                        min = bounds.next().expect("a count");
+                        max = bounds.next().unwrap_or(min);
+                    }
+                    atoms.push((set, min, max));
+                }
+                atoms
+            })
+            .collect();
+        Pattern(alternatives)
+    }
+
+    fn matches(&self, text: &str) -> bool {
+        fn rest(atoms: &[(Vec<(char, char)>, usize, usize)], text: &[char]) -> bool {
+            let Some(((set, min, max), others)) = atoms.split_first() else {
+                return text.is_empty();
+            };
+            let within = |c: &char| set.iter().any(|(a, b)| (a..=b).contains(&c));
+            let run = text.iter().take(*max).take_while(|c| within(c)).count();
+            (*min..=run).rev().any(|n| rest(others, &text[n..]))
+        }
+        let text: Vec<char> = text.chars().collect();
+        self.0.iter().any(|atoms| rest(atoms, &text))
+    }
 }

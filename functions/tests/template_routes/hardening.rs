@@ -2,8 +2,8 @@
 //! what checkov's skipped checks (`infra/.checkov.yaml`) would otherwise
 //! leave unguarded: a failed daily job lands in an encrypted dead-letter
 //! queue with an alarm (the stream's failed batches too: `events.rs`), the
-//! two functions behind open traffic can reserve concurrency, and the topic
-//! and every queue are encrypted.
+//! four functions behind open traffic can reserve concurrency, and the
+//! topic and every queue are encrypted.
 
 use super::*;
 
@@ -166,6 +166,16 @@ fn the_open_functions_may_reserve_concurrency_and_do_not_by_default() {
             "AuthorizerReservedConcurrency",
             "HasAuthorizerReservedConcurrency",
         ),
+        (
+            "report-github-leak",
+            "ReportGithubLeakReservedConcurrency",
+            "HasReportGithubLeakReservedConcurrency",
+        ),
+        (
+            "report-leaked-keys",
+            "ReportLeakedKeysReservedConcurrency",
+            "HasReportLeakedKeysReservedConcurrency",
+        ),
     ] {
         let (id, function) = &declared[binary];
         assert_eq!(
@@ -235,7 +245,7 @@ fn the_topic_and_every_queue_are_encrypted() {
             .into_iter()
             .filter(|s| actions(s).iter().any(|a| a.starts_with("kms:")))
             .collect();
-        if binary != "notify-expiring" {
+        if !super::policies::NOTICE_PUBLISHERS.contains(&binary.as_str()) {
             assert!(uses_kms.is_empty(), "{TEMPLATE}: {id} needs no KMS key");
             continue;
         }

@@ -33,6 +33,14 @@ const FORBIDDEN: [&str; 10] = [
     "sns:*",
     "*",
 ];
+/// The functions that publish notices to the topic (`KEYWARD_TOPIC_ARN`):
+/// the daily job (expiring and dormant keys) and the two leak reports
+/// (leaked keys).
+pub(super) const NOTICE_PUBLISHERS: [&str; 3] = [
+    "notify-expiring",
+    "report-github-leak",
+    "report-leaked-keys",
+];
 /// What Lambda's event source mapping reads of the table's stream, with
 /// the role of the function it invokes.
 const STREAM_READS: [&str; 3] = [
@@ -198,8 +206,8 @@ fn policies_are_least_privilege() {
         let publishes = granted.contains("sns:Publish");
         assert_eq!(
             publishes,
-            binary == "notify-expiring",
-            "{TEMPLATE}: only notify-expiring publishes to the topic ({id})"
+            NOTICE_PUBLISHERS.contains(&binary.as_str()),
+            "{TEMPLATE}: only {NOTICE_PUBLISHERS:?} publish to the topic ({id})"
         );
         let reads_stream = STREAM_READS.iter().any(|a| granted.contains(*a));
         assert_eq!(
@@ -328,6 +336,88 @@ fn the_event_functions_get_exactly_their_calls() {
     for (binary, expected) in [
         ("deliver-events", expected_deliver),
         ("retry-deliveries", expected_retry),
+    ] {
+        let (id, resource) = &declared[binary];
+        let granted = grants(id, resource);
+        let missing: Vec<&String> = expected.difference(&granted).collect();
+        let extra: Vec<&String> = granted.difference(&expected).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{TEMPLATE}: {id}'s policies differ from the calls it makes.\
+             \nMissing: {missing:#?}\nNot needed: {extra:#?}"
+        );
+    }
+}
+
+/// The functions that act on keys without a caller (the two leak reports
+/// and the daily job) get exactly the calls they make, on the partitions
+/// they make them on: `service/leaks.rs` reads a reported key (`get_key`,
+/// one `GetItem` of `KEY#<id>`), and for a live one commits the `Update` of
+/// the key at the version read with `Put`s of its `key.leaked` event and
+/// its notice (`store/dynamodb/writes.rs`), then publishes the notice;
+/// `service/notices.rs` queries the expiry index and commits a notice with
+/// its `key.expiring` event; `service/dormant.rs` also reads each candidate
+/// again and commits its notice, or its disable (the key's `Update` and a
+/// `key.disabled` event). Each may publish to the topic, and use the
+/// topic's customer key through SNS when there is one.
+#[test]
+fn the_leak_reports_and_the_daily_job_get_exactly_their_calls() {
+    let template = template();
+    let declared = functions(&template);
+    let table = json!({"Fn::GetAtt": "Table.Arn"});
+    let index = json!({"Fn::Sub": format!("${{Table.Arn}}/index/{INDEX}")});
+    // The code's partition prefixes are the ones the conditions name.
+    let layout = include_str!("../../src/store/dynamodb/layout.rs");
+    for needle in [
+        "const KEY_PREFIX: &str = \"KEY#\";",
+        "format!(\"NOTICE#{id}\")",
+        "format!(\"AUDIT#{account}\")",
+    ] {
+        assert!(
+            layout.contains(needle),
+            "functions/src/store/dynamodb/layout.rs no longer contains `{needle}`: update \
+             {TEMPLATE}'s dynamodb:LeadingKeys conditions and this test"
+        );
+    }
+    let in_transactions = |prefixes: &[&str]| {
+        json!({
+            "ForAnyValue:StringEquals": {"dynamodb:EnclosingOperation": ["TransactWriteItems"]},
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": prefixes},
+        })
+    };
+    let acting_on_keys: BTreeSet<String> = [
+        grant("dynamodb:GetItem", table.clone(), leading("KEY#")),
+        grant(
+            "dynamodb:UpdateItem",
+            table.clone(),
+            in_transactions(&["KEY#*"]),
+        ),
+        grant(
+            "dynamodb:PutItem",
+            table.clone(),
+            in_transactions(&["AUDIT#*", "NOTICE#*"]),
+        ),
+        grant("sns:Publish", json!({"Ref": "Topic"}), Value::Null),
+        grant(
+            "kms:GenerateDataKey",
+            json!({"Ref": "TopicKmsKeyArn"}),
+            json!({"StringEquals": {"kms:ViaService": {"Fn::Sub": "sns.${AWS::Region}.amazonaws.com"}}}),
+        ),
+        grant(
+            "kms:Decrypt",
+            json!({"Ref": "TopicKmsKeyArn"}),
+            json!({"StringEquals": {"kms:ViaService": {"Fn::Sub": "sns.${AWS::Region}.amazonaws.com"}}}),
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let mut daily = acting_on_keys.clone();
+    daily.insert(grant("dynamodb:Query", index, Value::Null));
+
+    for (binary, expected) in [
+        ("report-github-leak", acting_on_keys.clone()),
+        ("report-leaked-keys", acting_on_keys),
+        ("notify-expiring", daily),
     ] {
         let (id, resource) = &declared[binary];
         let granted = grants(id, resource);

@@ -186,8 +186,19 @@ fn every_binary_has_one_function_and_every_function_a_binary() {
     assert_eq!(globals["Architectures"], json!(["arm64"]));
 }
 
+/// The routes API Gateway leaves open (`Auth: Authorizer: NONE`): key
+/// verification, GitHub's secret scanning (GitHub signs each request, and
+/// `report-github-leak` checks the signature) and open leak reports
+/// (holding a key is the authority to report it). Every other route needs
+/// a token.
+const OPEN_ROUTES: [&str; 3] = [
+    "POST /verify",
+    "POST /secret-scanning/github",
+    "POST /keys/leaked",
+];
+
 #[test]
-fn only_post_verify_skips_the_jwt_authorizer() {
+fn only_the_open_routes_skip_the_jwt_authorizer() {
     let template = template();
     let api = &resources(&template)["Api"];
     assert_eq!(api["Type"], "AWS::Serverless::HttpApi");
@@ -205,11 +216,13 @@ fn only_post_verify_skips_the_jwt_authorizer() {
     assert_eq!(config["issuer"], json!({"Ref": "JwtIssuer"}));
     assert_eq!(config["audience"], json!([{"Ref": "JwtAudience"}]));
 
-    let mut open = Vec::new();
+    let mut open = BTreeSet::new();
     for event in http_events(&template) {
         let route = format!("{} {}", event.method, event.path);
         match event.authorizer.as_deref() {
-            Some("NONE") => open.push(route),
+            Some("NONE") => {
+                open.insert(route);
+            }
             None => {}
             Some(name) => assert_eq!(
                 name, default,
@@ -218,10 +231,19 @@ fn only_post_verify_skips_the_jwt_authorizer() {
             ),
         }
     }
+    let expected: BTreeSet<String> = OPEN_ROUTES.iter().map(|r| r.to_string()).collect();
     assert_eq!(
-        open,
-        ["POST /verify"],
-        "{TEMPLATE}: POST /verify must be the one route without the JWT authorizer \
-         (Auth: Authorizer: NONE); every management route needs a token"
+        open, expected,
+        "{TEMPLATE}: exactly {OPEN_ROUTES:?} skip the JWT authorizer (Auth: Authorizer: \
+         NONE); every management route needs a token"
     );
+    // Each open route is one the router has.
+    for open in OPEN_ROUTES {
+        assert!(
+            keyward::http::routes()
+                .iter()
+                .any(|r| format!("{} {}", r.method, r.path) == open),
+            "routes() no longer has {open}: update OPEN_ROUTES and {TEMPLATE}"
+        );
+    }
 }
