@@ -303,6 +303,17 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::leaks::github::BatchRefusal> for ApiError {
+    fn from(refusal: crate::leaks::github::BatchRefusal) -> Self {
+        use crate::leaks::github::BatchRefusal;
+        match refusal {
+            BatchRefusal::NotJson(why) => ApiError::MalformedJson(why),
+            BatchRefusal::NotABatch(why) => ApiError::InvalidBody(why),
+            BatchRefusal::TooLarge => ApiError::BatchTooLarge,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -432,16 +443,5 @@ mod tests {
             text.contains("cause=the store failed: reading a key: disk failed\\nforged line"),
             "{text:?}"
         );
-    }
-}
-
-impl From<crate::leaks::github::BatchRefusal> for ApiError {
-    fn from(refusal: crate::leaks::github::BatchRefusal) -> Self {
-        use crate::leaks::github::BatchRefusal;
-        match refusal {
-            BatchRefusal::NotJson(why) => ApiError::MalformedJson(why),
-            BatchRefusal::NotABatch(why) => ApiError::InvalidBody(why),
-            BatchRefusal::TooLarge => ApiError::BatchTooLarge,
-        }
     }
 }

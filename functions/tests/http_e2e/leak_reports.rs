@@ -60,7 +60,9 @@ async fn only_a_good_github_signature_acts_and_everything_else_is_401() {
     let mut one_byte_off = body.clone();
     let at = one_byte_off.len() - 3;
     one_byte_off[at] ^= 0x01;
-    let cases: Vec<(&str, Option<String>, Option<String>, Vec<u8>)> = vec![
+    // (case, identifier, signature, body sent)
+    type Case<'a> = (&'a str, Option<String>, Option<String>, Vec<u8>);
+    let cases: Vec<Case> = vec![
         ("no headers", None, None, body.clone()),
         (
             "no signature",
