@@ -161,17 +161,27 @@ pub(super) async fn get_key_record(
     Ok(Json(s.service.get_key_record(&caller, &id).await?))
 }
 
-pub(super) async fn verify_key(
-    State(s): State<AppState>,
-    PeerIp(source): PeerIp,
-    body: JsonBody<VerifyBody>,
-) -> Answer<impl IntoResponse> {
+/// The local server's failed-verification limit of this request's source,
+/// or 429 while the source is over it.
+fn source_limit(
+    s: &AppState,
+    source: Option<std::net::IpAddr>,
+) -> Answer<Option<(&crate::abuse::FailedVerificationLimit, std::net::IpAddr)>> {
     let limited = s.verify_failures.as_deref().zip(source);
     if let Some((limit, ip)) = limited
         && let Some(seconds) = limit.retry_after(ip, Instant::now())
     {
         return Err(ApiError::TooManyFailedVerifications(seconds));
     }
+    Ok(limited)
+}
+
+pub(super) async fn verify_key(
+    State(s): State<AppState>,
+    PeerIp(source): PeerIp,
+    body: JsonBody<VerifyBody>,
+) -> Answer<impl IntoResponse> {
+    let limited = source_limit(&s, source)?;
     let (request, context) = body.value.into_input()?;
     let answer = s.service.verify_in(&request, context).await?;
     // RATE_LIMITED and USAGE_EXCEEDED are a metered key's answers, working
@@ -304,12 +314,7 @@ pub(super) async fn report_leaked_keys(
     PeerIp(source): PeerIp,
     body: JsonBody<LeakReportBody>,
 ) -> Answer<impl IntoResponse> {
-    let limited = s.verify_failures.as_deref().zip(source);
-    if let Some((limit, ip)) = limited
-        && let Some(seconds) = limit.retry_after(ip, Instant::now())
-    {
-        return Err(ApiError::TooManyFailedVerifications(seconds));
-    }
+    let limited = source_limit(&s, source)?;
     let (keys, url) = body.value.into_parts()?;
     if let Some((limit, ip)) = limited {
         for _ in &keys {

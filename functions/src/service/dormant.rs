@@ -5,9 +5,9 @@
 //! spell: the notice's id names the day the key would be disabled, and a
 //! disabled key is no longer a candidate.
 
-use super::{Plan, Service, to_value};
+use super::{Plan, Service};
 use crate::config::DAY;
-use crate::domain::{AuditEvent, Key, Notice, NoticeKind};
+use crate::domain::{Key, Notice, NoticeKind};
 use crate::error::ApiError;
 use crate::leaks::DORMANT_ACTOR;
 use crate::store::{CommitError, Write};
@@ -86,17 +86,7 @@ impl Service {
             disabled.status = StoredKeyStatus::Disabled;
             disabled.disabled_by = Some(DORMANT_ACTOR.to_owned());
             disabled.updated_at = now;
-            let audit = Write::Audit(AuditEvent {
-                id: super::new_id("evt")?,
-                account: key.account.clone(),
-                actor: DORMANT_ACTOR.to_owned(),
-                action: "key.disabled".to_owned(),
-                target_type: "key".to_owned(),
-                target_id: key.id.clone(),
-                at: now,
-                before: Some(to_value(&key.view(now))),
-                after: Some(to_value(&disabled.view(now))),
-            });
+            let audit = Self::key_event(DORMANT_ACTOR, "key.disabled", Some(&key), &disabled, now)?;
             Ok(Plan::new(true).with(audit).with(Write::Key {
                 item: disabled,
                 expected: Some(key.version),

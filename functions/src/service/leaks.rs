@@ -6,8 +6,8 @@
 //! leak recorded on the key. A second report of the same key changes
 //! nothing.
 
-use super::{Plan, Service, to_value};
-use crate::domain::{AuditEvent, Notice, NoticeKind};
+use super::{Plan, Service};
+use crate::domain::{Notice, NoticeKind};
 use crate::error::ApiError;
 use crate::leaks::github::{Label, Labelled, SignatureRefusal, parse_batch};
 use crate::leaks::keyring::KeyringError;
@@ -141,17 +141,8 @@ impl Service {
                     }
                     leaked.updated_at = now;
                     leaked.ttl = leaked.purge_after(self.config.retention_seconds());
-                    let audit = Write::Audit(AuditEvent {
-                        id: super::new_id("evt")?,
-                        account: key.account.clone(),
-                        actor: finding.found_by.to_owned(),
-                        action: "key.leaked".to_owned(),
-                        target_type: "key".to_owned(),
-                        target_id: key.id.clone(),
-                        at: now,
-                        before: Some(to_value(&key.view(now))),
-                        after: Some(to_value(&leaked.view(now))),
-                    });
+                    let audit =
+                        Self::key_event(finding.found_by, "key.leaked", Some(&key), &leaked, now)?;
                     let notice = Notice::about(&leaked, NoticeKind::Leaked, now)
                         .with_url(finding.url.clone());
                     Ok(Plan::new(Some(notice.clone()))

@@ -249,6 +249,28 @@ impl Service {
         }))
     }
 
+    /// The audit event of a change to `key` made by a policy or a report
+    /// rather than a caller (`actor`), with its views before and after.
+    fn key_event(
+        actor: &str,
+        action: &str,
+        before: Option<&Key>,
+        after: &Key,
+        now: i64,
+    ) -> Result<Write, ApiError> {
+        Ok(Write::Audit(AuditEvent {
+            id: new_id("evt")?,
+            account: after.account.clone(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target_type: "key".to_owned(),
+            target_id: after.id.clone(),
+            at: now,
+            before: before.map(|key| to_value(&key.view(now))),
+            after: Some(to_value(&after.view(now))),
+        }))
+    }
+
     /// The caller's application, or 404 (missing and foreign alike).
     async fn application_for(&self, caller: &Caller, id: &str) -> Result<Application, ApiError> {
         match self.store.get_application(id).await? {

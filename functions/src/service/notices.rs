@@ -99,17 +99,7 @@ impl Service {
             let notice = Notice::about(&key, NoticeKind::Expiring, now);
             // The event that tells webhooks, committed with the notice: one
             // per key and day too.
-            let event = Write::Audit(AuditEvent {
-                id: super::new_id("evt")?,
-                account: key.account.clone(),
-                actor: EXPIRY_NOTICE_ACTOR.to_owned(),
-                action: "key.expiring".to_owned(),
-                target_type: "key".to_owned(),
-                target_id: key.id.clone(),
-                at: now,
-                before: None,
-                after: Some(super::to_value(&key.view(now))),
-            });
+            let event = Self::key_event(EXPIRY_NOTICE_ACTOR, "key.expiring", None, &key, now)?;
             match self
                 .store
                 .commit(vec![Write::Notice(notice.clone()), event])
