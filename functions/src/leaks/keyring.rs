@@ -120,3 +120,116 @@ async fn fetch(client: &reqwest::Client, url: &str) -> Result<GithubKeys, String
     let text = answer.text().await.map_err(|e| e.to_string())?;
     GithubKeys::from_json(&text).map_err(|e: KeysError| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use p256::ecdsa::signature::Signer;
+    use p256::ecdsa::{Signature, SigningKey};
+    use p256::pkcs8::{EncodePublicKey, LineEnding};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn document(key: &SigningKey, identifier: &str) -> String {
+        let pem = key
+            .verifying_key()
+            .to_public_key_pem(LineEnding::LF)
+            .unwrap();
+        serde_json::json!({"public_keys": [
+            {"key_identifier": identifier, "key": pem, "is_current": true}
+        ]})
+        .to_string()
+    }
+
+    fn sign(key: &SigningKey, body: &[u8]) -> String {
+        let signature: Signature = key.sign(body);
+        base64::engine::general_purpose::STANDARD.encode(signature.to_der().as_bytes())
+    }
+
+    /// GitHub's meta endpoint on loopback: the document, or 500 once
+    /// `failing`; counts the fetches.
+    async fn meta(
+        document: String,
+    ) -> (String, Arc<AtomicUsize>, Arc<std::sync::atomic::AtomicBool>) {
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (count, fail) = (fetches.clone(), failing.clone());
+        let app = axum::Router::new().route(
+            "/meta/public_keys/secret_scanning",
+            axum::routing::get(move || {
+                let (count, fail, document) = (count.clone(), fail.clone(), document.clone());
+                async move {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    if fail.load(Ordering::SeqCst) {
+                        (axum::http::StatusCode::INTERNAL_SERVER_ERROR, String::new())
+                    } else {
+                        (axum::http::StatusCode::OK, document)
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/meta/public_keys/secret_scanning",
+            listener.local_addr().unwrap()
+        );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, fetches, failing)
+    }
+
+    #[tokio::test]
+    async fn fetched_keys_are_kept_and_an_unknown_identifier_waits_a_minute() {
+        let github = SigningKey::from_slice(&[5u8; 32]).unwrap();
+        let (url, fetches, failing) = meta(document(&github, "current")).await;
+        let keyring = GithubKeyring::from_setting(&url).unwrap();
+        let body = b"[]";
+        keyring
+            .verify("current", &sign(&github, body), body)
+            .await
+            .unwrap();
+        keyring
+            .verify("current", &sign(&github, body), body)
+            .await
+            .unwrap();
+        assert_eq!(fetches.load(Ordering::SeqCst), 1, "kept, not fetched again");
+        // An identifier the document lacks: refused, and not fetched again
+        // within the minute.
+        let other = SigningKey::from_slice(&[6u8; 32]).unwrap();
+        let refused = keyring.verify("next", &sign(&other, body), body).await;
+        assert!(matches!(
+            refused,
+            Err(KeyringError::Refused(SignatureRefusal::UnknownKey))
+        ));
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+        // GitHub down after the first fetch: the keys fetched still check.
+        failing.store(true, Ordering::SeqCst);
+        keyring
+            .verify("current", &sign(&github, body), body)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn no_keys_to_fetch_is_unavailable_and_bad_settings_are_refused() {
+        let github = SigningKey::from_slice(&[5u8; 32]).unwrap();
+        let (url, _, failing) = meta(document(&github, "current")).await;
+        failing.store(true, Ordering::SeqCst);
+        let keyring = GithubKeyring::from_setting(&url).unwrap();
+        let body = b"[]";
+        assert!(matches!(
+            keyring.verify("current", &sign(&github, body), body).await,
+            Err(KeyringError::Unavailable(_))
+        ));
+        assert!(GithubKeyring::from_setting("{not json").is_err());
+        assert!(GithubKeyring::from_setting("/no/such/file.json").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys.json");
+        std::fs::write(&file, document(&github, "current")).unwrap();
+        let from_file = GithubKeyring::from_setting(file.to_str().unwrap()).unwrap();
+        from_file
+            .verify("current", &sign(&github, body), body)
+            .await
+            .unwrap();
+    }
+}
