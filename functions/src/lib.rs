@@ -7,6 +7,7 @@
 pub mod abuse;
 pub mod auth;
 pub mod aws;
+pub mod backend;
 pub mod clock;
 pub mod config;
 pub mod console;

@@ -7,6 +7,7 @@
 use clap::{Args, Parser, Subcommand};
 use keyward::abuse::FailedVerificationLimit;
 use keyward::auth::{self, JwtVerifier, TokenRequest};
+use keyward::backend::{Backend, StoreKind};
 use keyward::clock::{Clock, SystemClock};
 use keyward::config::Config;
 use keyward::console;
@@ -45,6 +46,20 @@ enum Command {
     Token(TokenArgs),
     /// Run the daily expiry-notice job once.
     NotifyExpiring(NotifyArgs),
+    /// DynamoDB tables for `serve --store dynamodb`.
+    #[command(subcommand)]
+    Dynamodb(DynamodbCommand),
+}
+
+#[derive(Subcommand)]
+enum DynamodbCommand {
+    /// Create the table as infra/template.yaml declares it (keys, index,
+    /// TTL, stream), with AWS configuration the standard way.
+    CreateTable {
+        /// The table's name.
+        #[arg(long, env = "KEYWARD_TABLE")]
+        table: String,
+    },
 }
 
 #[derive(Args)]
@@ -59,6 +74,14 @@ struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, env = "KEYWARD_ADDR", default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
+    /// The store: the SQLite file in the data folder, or a DynamoDB table
+    /// (`--table`; AWS configuration the standard way, `AWS_ENDPOINT_URL`
+    /// included) for servers in containers sharing one table.
+    #[arg(long, env = "KEYWARD_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
+    store: StoreKind,
+    /// The DynamoDB table (`--store dynamodb`).
+    #[arg(long, env = "KEYWARD_TABLE", required_if_eq("store", "dynamodb"))]
+    table: Option<String>,
     #[command(flatten)]
     data: DataArg,
     /// Verify tokens with the keys of this JWKS file instead of HS256.
@@ -222,10 +245,33 @@ fn open_store(data: &Path) -> Result<SqliteStore, String> {
     SqliteStore::open(&data.join("keyward.db")).map_err(|e| keyward::error::chain(&e))
 }
 
+async fn create_table(table: &str) -> Result<(), String> {
+    keyward::backend::create_table(table).await?;
+    println!("keyward: made the DynamoDB table {table}");
+    Ok(())
+}
+
 async fn serve(args: ServeArgs) -> Result<(), String> {
     args.config.validate()?;
     args.limits.connection_cap()?;
-    let store = open_store(&args.data.data)?;
+    let backend = match (args.store, args.table.as_deref()) {
+        (StoreKind::Sqlite, _) => Backend::sqlite(&args.data.data)?,
+        (StoreKind::Dynamodb, Some(table)) => {
+            // A container's folder does not outlive it: no secret is made.
+            if args.jwks.is_none() && std::env::var_os("KEYWARD_JWT_SECRET").is_none() {
+                return Err(
+                    "--store dynamodb needs KEYWARD_JWT_SECRET or --jwks: a development secret in the data folder would not outlive the container".into(),
+                );
+            }
+            if std::env::var_os(SEALING_KEY_VAR).is_none() {
+                return Err(format!(
+                    "--store dynamodb needs {SEALING_KEY_VAR}: every server sharing the table must seal webhook secrets with the same key"
+                ));
+            }
+            Backend::dynamodb(table).await?
+        }
+        (StoreKind::Dynamodb, None) => return Err("--store dynamodb needs --table".into()),
+    };
     let (verifier, dev_secret) = match &args.jwks {
         Some(path) => {
             let json = std::fs::read_to_string(path)
@@ -243,9 +289,8 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let allow_insecure = args.config.webhook_allow_insecure;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let sealing = Arc::new(webhook_sealing_key(&args.data.data)?);
-    let store = Arc::new(store);
     let mut service = Service::new(
-        store.clone(),
+        backend.store.clone(),
         args.config,
         clock.clone(),
         Arc::new(LogPublisher),
@@ -260,8 +305,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             "keyward: KEYWARD_WEBHOOK_ALLOW_INSECURE is set: webhooks may use http and loopback (development only)"
         );
     }
-    // Events committed while no server ran are delivered now.
-    let deliverer = if args.deliver_events {
+    // Events committed while no server ran are delivered now. On DynamoDB
+    // the table's stream is the outbox, and deliver-events reads it.
+    let deliverer = if let (true, Some(store)) = (args.deliver_events, backend.sqlite.clone()) {
         let sender = Sender::new(Arc::new(SystemResolver), allow_insecure, ATTEMPT_TIMEOUT)
             .map_err(|e| format!("cannot build the webhook client: {e}"))?;
         let deliverer = Arc::new(Deliverer::new(
@@ -273,7 +319,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         Some(LocalOutbox::new(store, deliverer).spawn())
     } else {
         eprintln!(
-            "keyward: KEYWARD_DELIVER_EVENTS is false: no webhook deliveries from this process"
+            "keyward: no webhook deliveries from this process (KEYWARD_DELIVER_EVENTS is false, or the store is DynamoDB, whose stream deliver-events reads)"
         );
         None
     };
@@ -436,6 +482,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Token(args) => token(args),
         Command::NotifyExpiring(args) => runtime.block_on(notify_expiring(args)),
+        Command::Dynamodb(DynamodbCommand::CreateTable { table }) => {
+            runtime.block_on(create_table(&table))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

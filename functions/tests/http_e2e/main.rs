@@ -21,6 +21,8 @@ mod harness;
 mod key_format;
 #[path = "../support/local_server.rs"]
 mod local_server;
+#[path = "../support/moto.rs"]
+mod moto;
 
 mod accounts;
 mod applications;
@@ -34,6 +36,7 @@ mod leak_reports;
 mod limits;
 mod notices_and_usage;
 mod offboarding;
+mod on_dynamodb;
 mod permissions;
 mod routes;
 mod secrets;
