@@ -84,7 +84,7 @@ pub async fn service_from_env() -> Result<Service, Error> {
 /// Runs one HTTP function: the shared router restricted to `function`'s
 /// routes, behind API Gateway (payload format 2.0).
 pub async fn run_http_function(function: &'static str) -> Result<(), Error> {
-    crate::logging::init_json();
+    crate::logging::init_json()?;
     let mut service = service_from_env().await?;
     // Only create-webhook seals signing secrets, so only it gets the key
     // (infra/template.yaml), and it does not start without one.
@@ -232,7 +232,7 @@ pub async fn authorize(
 }
 
 pub async fn run_authorizer() -> Result<(), Error> {
-    crate::logging::init_json();
+    crate::logging::init_json()?;
     let service = Arc::new(service_from_env().await?);
     service.spawn_usage_flusher();
     let scopes = Arc::new(RouteScopes::from_env()?);
@@ -248,7 +248,7 @@ pub async fn run_authorizer() -> Result<(), Error> {
 /// The daily job, on an EventBridge schedule (the event's content is not
 /// needed: the job looks at the clock).
 pub async fn run_notify_expiring() -> Result<(), Error> {
-    crate::logging::init_json();
+    crate::logging::init_json()?;
     let service = Arc::new(service_from_env().await?);
     lambda_http::lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| {
         let service = service.clone();
@@ -302,7 +302,7 @@ fn attempts_stop_at(context: &lambda_http::lambda_runtime::Context) -> Option<st
 /// `deliver-events`: the table's stream (new audit items) to EventBridge
 /// and the webhooks, answering a partial batch response.
 pub async fn run_deliver_events() -> Result<(), Error> {
-    crate::logging::init_json();
+    crate::logging::init_json()?;
     let (deliverer, sdk) = deliverer_from_env().await?;
     let bus = EventBridgeBus::new(
         aws_sdk_eventbridge::Client::new(&sdk),
@@ -322,7 +322,7 @@ pub async fn run_deliver_events() -> Result<(), Error> {
 /// `retry-deliveries`, every minute: the deliveries whose next attempt is
 /// due, attempted before the invocation returns.
 pub async fn run_retry_deliveries() -> Result<(), Error> {
-    crate::logging::init_json();
+    crate::logging::init_json()?;
     let (deliverer, _) = deliverer_from_env().await?;
     lambda_http::lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let deliverer = deliverer.clone();

@@ -18,20 +18,28 @@ use tracing_subscriber::fmt::writer::MakeWriter;
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// The filter from `KEYWARD_LOG`, `info` by default.
-pub fn filter_from_env() -> EnvFilter {
-    EnvFilter::try_from_env("KEYWARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"))
+pub fn filter_from_env() -> Result<EnvFilter, String> {
+    match std::env::var("KEYWARD_LOG") {
+        Err(_) => Ok(EnvFilter::new("info")),
+        // A filter that does not parse is an error, not silently `info`:
+        // whoever set it expects their level.
+        Ok(text) => EnvFilter::try_new(&text)
+            .map_err(|e| format!("KEYWARD_LOG={text:?} is not a log filter: {e}")),
+    }
 }
 
 /// The local server's log: human lines on stderr, coloured on a terminal.
-pub fn init_local() {
+pub fn init_local() -> Result<(), String> {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = local_subscriber(std::io::stderr, ansi, filter_from_env()).try_init();
+    let _ = local_subscriber(std::io::stderr, ansi, filter_from_env()?).try_init();
+    Ok(())
 }
 
 /// The Lambda functions' log: JSON lines on stdout, which Lambda sends to
 /// CloudWatch Logs.
-pub fn init_json() {
-    let _ = json_subscriber(std::io::stdout, filter_from_env()).try_init();
+pub fn init_json() -> Result<(), String> {
+    let _ = json_subscriber(std::io::stdout, filter_from_env()?).try_init();
+    Ok(())
 }
 
 /// The human format with escaped field values, writing to `writer`.

@@ -40,7 +40,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the whole API on the embedded store.
+    /// Serve the whole API and the console. Tokens are checked with the
+    /// HS256 secret in KEYWARD_JWT_SECRET (a variable only, so it stays out
+    /// of process lists) or the keys of --jwks FILE; with neither, a
+    /// development secret is made in the data folder.
     Serve(ServeArgs),
     /// Print a JWT signed with the local server's secret (development, tests).
     Token(TokenArgs),
@@ -49,6 +52,10 @@ enum Command {
     /// DynamoDB tables for `serve --store dynamodb`.
     #[command(subcommand)]
     Dynamodb(DynamodbCommand),
+    /// The management commands (apps, keys, verify, audit, notifications,
+    /// webhooks, completions), over the HTTP API.
+    #[command(flatten)]
+    Manage(keyward::cli::Manage),
 }
 
 #[derive(Subcommand)]
@@ -71,9 +78,10 @@ struct DataArg {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port).
+    /// Address to listen on, `host:port` (a name such as `localhost`
+    /// works; port 0 picks a free port).
     #[arg(long, env = "KEYWARD_ADDR", default_value = "127.0.0.1:8080")]
-    addr: SocketAddr,
+    addr: String,
     /// The store: the SQLite file in the data folder, or a DynamoDB table
     /// (`--table`; AWS configuration the standard way, `AWS_ENDPOINT_URL`
     /// included) for servers in containers sharing one table.
@@ -231,6 +239,24 @@ fn webhook_sealing_key(data: &Path) -> Result<SealingKey, String> {
     Ok(SealingKey::from_bytes(bytes))
 }
 
+/// The secret a running server checks tokens with: `KEYWARD_JWT_SECRET`, or
+/// the development secret `serve` made in the data folder. `token` makes
+/// none: a new one would sign tokens the server refuses.
+fn existing_jwt_secret(data: &Path) -> Result<Vec<u8>, String> {
+    if std::env::var_os("KEYWARD_JWT_SECRET").is_some() {
+        return jwt_secret(data).map(|(secret, _)| secret);
+    }
+    let path = data.join(DEV_SECRET_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(existing) => Ok(existing.trim().as_bytes().to_vec()),
+        Err(_) => Err(format!(
+            "no KEYWARD_JWT_SECRET and no development secret at {}: run `keyward serve --data {}` first (it makes one), or set KEYWARD_JWT_SECRET to the server's",
+            path.display(),
+            data.display()
+        )),
+    }
+}
+
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -335,9 +361,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         )
         .map(Arc::new),
     };
-    let listener = tokio::net::TcpListener::bind(args.addr)
+    let listener = tokio::net::TcpListener::bind(args.addr.as_str())
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.addr))?;
+        .map_err(|e| format!("cannot listen on {} (KEYWARD_ADDR, --addr): {e}", args.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     println!("keyward listening on http://{addr}");
     if let Some(secret) = dev_secret {
@@ -377,6 +403,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     if let Some(deliverer) = deliverer {
         deliverer.abort();
     }
+    eprintln!("keyward: stopped; every answered request's change is committed");
     let _ = service.flush_usage().await;
     Ok(())
 }
@@ -418,7 +445,7 @@ fn token(args: TokenArgs) -> Result<(), String> {
                 .into(),
         );
     }
-    let (secret, _) = jwt_secret(&args.data.data)?;
+    let secret = existing_jwt_secret(&args.data.data)?;
     let mut permissions: Vec<String> = args
         .permissions
         .split_whitespace()
@@ -468,9 +495,50 @@ async fn notify_expiring(args: NotifyArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// The `KEYWARD_*` variable whose value `error` is about, when the value
+/// came from it rather than from a flag on the command line.
+fn variable_behind(error: &clap::Error) -> Option<String> {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = arg
+        .split_whitespace()
+        .next()?
+        .strip_prefix("--")?
+        .to_owned();
+    if std::env::args().any(|a| a == format!("--{long}") || a.starts_with(&format!("--{long}="))) {
+        return None;
+    }
+    fn find(command: &clap::Command, long: &str) -> Option<String> {
+        command
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long))
+            .and_then(|a| a.get_env())
+            .map(|env| env.to_string_lossy().into_owned())
+            .or_else(|| command.get_subcommands().find_map(|c| find(c, long)))
+    }
+    let variable = find(&Cli::command(), &long)?;
+    std::env::var_os(&variable).map(|_| variable)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    keyward::logging::init_local();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            if let Some(variable) = variable_behind(&error) {
+                // clap names the flag; the value came from the environment.
+                eprint!("keyward: in {variable}: {}", error.render());
+                return ExitCode::from(2);
+            }
+            error.exit()
+        }
+    };
+    if let Err(message) = keyward::logging::init_local() {
+        eprintln!("keyward: {message}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -484,6 +552,13 @@ fn main() -> ExitCode {
         Command::NotifyExpiring(args) => runtime.block_on(notify_expiring(args)),
         Command::Dynamodb(DynamodbCommand::CreateTable { table }) => {
             runtime.block_on(create_table(&table))
+        }
+        // Its own exit statuses (`keyward::cli::exit`): 1 refused, 3 unavailable.
+        Command::Manage(manage) => {
+            return runtime.block_on(keyward::cli::run(
+                manage,
+                <Cli as clap::CommandFactory>::command,
+            ));
         }
     };
     match result {

@@ -31,11 +31,11 @@ fn bad_configuration_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let cases = [
         ("KEYWARD_JWT_SECRET", "too short", "KEYWARD_JWT_SECRET"),
-        ("KEYWARD_MAX_ACTIVE_KEYS", "0", "max-active-keys"),
+        ("KEYWARD_MAX_ACTIVE_KEYS", "0", "KEYWARD_MAX_ACTIVE_KEYS"),
         (
             "KEYWARD_MAX_ACTIVE_APPLICATIONS",
             "many",
-            "max-active-applications",
+            "KEYWARD_MAX_ACTIVE_APPLICATIONS",
         ),
         (
             "KEYWARD_DEFAULT_VALIDITY_DAYS",
@@ -45,9 +45,16 @@ fn bad_configuration_is_a_clear_error() {
         (
             "KEYWARD_REQUIRE_MFA_TO_ENABLE",
             "maybe",
-            "require-mfa-to-enable",
+            "KEYWARD_REQUIRE_MFA_TO_ENABLE",
         ),
-        ("KEYWARD_ADDR", "not an address", "addr"),
+        ("KEYWARD_ADDR", "not an address", "KEYWARD_ADDR"),
+        ("KEYWARD_LOG", "keyward=loud[", "KEYWARD_LOG"),
+        (
+            "KEYWARD_DISABLE_UNUSED_AFTER_DAYS",
+            "3",
+            "KEYWARD_DISABLE_UNUSED_AFTER_DAYS",
+        ),
+        ("KEYWARD_LEAK_ACTION", "shred", "KEYWARD_LEAK_ACTION"),
     ];
     for (name, value, mentioned) in cases {
         let env = [(name.to_owned(), value.to_owned())];
@@ -147,4 +154,71 @@ async fn without_a_secret_the_server_makes_a_dev_secret_and_the_cli_signs_with_i
     // The secret is kept across restarts.
     srv.kill_and_restart();
     assert_eq!(srv.list_apps(&token).await.len(), 1);
+}
+
+/// `keyward token` where no secret exists refuses, with the way out, and
+/// makes no secret (one the running server would not know).
+#[test]
+fn token_without_a_secret_refuses_and_makes_none() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let data = dir.path().join("fresh");
+    let output = run_to_exit({
+        let mut cmd =
+            local_server::command(dir.path(), &[("KEYWARD_JWT_SECRET".into(), String::new())]);
+        cmd.args(["token", "--sub", "u", "--account", "a", "--data"])
+            .arg(&data);
+        cmd
+    });
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("keyward serve --data"), "{stderr}");
+    assert!(!data.join("dev-jwt-secret").exists());
+}
+
+/// `--addr` takes a name; `serve --help` says where tokens' secret comes
+/// from; SIGTERM stops the server with a line that says so.
+#[test]
+fn serve_takes_a_host_name_documents_the_secret_and_stops_cleanly() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let help = run_to_exit({
+        let mut cmd = local_server::command(dir.path(), &[]);
+        cmd.args(["serve", "--help"]);
+        cmd
+    });
+    assert!(String::from_utf8_lossy(&help.stdout).contains("KEYWARD_JWT_SECRET"));
+    let mut child = local_server::command(dir.path(), &[])
+        .args(["serve", "--addr", "localhost:0", "--data"])
+        .arg(dir.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("keyward starts");
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.as_mut().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(first.starts_with("keyward listening on http://"), "{first}");
+    // Once it answers, its signal handler is in place.
+    let addr = first
+        .trim()
+        .trim_start_matches("keyward listening on http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    #[cfg(unix)]
+    {
+        // SAFETY: a signal to our own child process.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success());
+        assert!(String::from_utf8_lossy(&output.stderr).contains("keyward: stopped"));
+    }
 }
