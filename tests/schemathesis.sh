@@ -4,8 +4,9 @@
 # that follow the document's links) and fails on any 5xx, any answer the
 # document does not describe, and any check of `--checks all`.
 #
-# Needs target/debug/keyward (tests/run.sh builds it in its cargo test step)
-# and .venv/bin/schemathesis (tests/run.sh installs it).
+# Needs target/debug/keyward (tests/run.sh builds it in its cargo test step),
+# .venv/bin/schemathesis and Python's `cryptography` in .venv (tests/run.sh
+# installs them; moto depends on cryptography).
 # SCHEMATHESIS_MAX_EXAMPLES (default 100) bounds the examples per operation
 # and phase (about a minute on two cores); SCHEMATHESIS_SEED (fixed by
 # default, so a run is reproducible) picks another sample;
@@ -45,6 +46,25 @@ export KEYWARD_MAX_ACTIVE_APPLICATIONS=1000 KEYWARD_MAX_ACTIVE_KEYS=1000 KEYWARD
 export KEYWARD_DELIVER_EVENTS=false
 export KEYWARD_VERIFY_FAILURE_LIMIT=20 KEYWARD_VERIFY_FAILURE_WINDOW_SECONDS=1
 export KEYWARD_LOG=${KEYWARD_LOG:-warn}
+# GitHub's secret scanning route is served (not 503) with a throwaway P-256
+# key of this run in GitHub's `public_keys` form. Schemathesis cannot sign,
+# so every request it sends there is refused with 401 INVALID_SIGNATURE,
+# as documented, before its body is read (schemathesis then warns that the
+# operation answered only 401: expected).
+KEYWARD_GITHUB_SCANNING_KEYS=$(.venv/bin/python - <<'PY'
+import json
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+public = ec.generate_private_key(ec.SECP256R1()).public_key()
+pem = public.public_bytes(
+    serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+).decode()
+print(json.dumps({"public_keys": [{"key_identifier": "schemathesis", "key": pem, "is_current": True}]}))
+PY
+)
+export KEYWARD_GITHUB_SCANNING_KEYS
 
 # The files exist before the server starts: the background job opens them
 # only once it runs, and the loop below may read first.
@@ -97,13 +117,15 @@ PY
 # 404 at once: `DELETE /keys/{id}` revokes, and the key stays readable as
 # `revoked` until the retention purge (docs/ARCHITECTURE.md, statuses), as the
 # document says. `DELETE /users/{id}` has no read to compare.
+config=tests/schemathesis.toml
+
 # One worker: hypothesis parses source files with `ast` while it describes
 # strategies, and CPython 3.11's `ast` can raise a spurious "AST constructor
 # recursion depth mismatch" under threads (python/cpython#106905); a run
 # with two workers stopped on it once.
 started=$(date +%s)
 status=0
-SCHEMATHESIS_HOOKS=tests/schemathesis_hooks.py "$schemathesis" --config-file tests/schemathesis.toml \
+SCHEMATHESIS_HOOKS=tests/schemathesis_hooks.py "$schemathesis" --config-file "$config" \
   run infra/openapi.yaml \
   --url "$base" \
   --header "Authorization: Bearer $token" \

@@ -262,7 +262,11 @@ fn the_leak_parameters_allow_what_the_code_accepts() {
 /// alternative a sequence of literal characters and `[...]` classes (with
 /// ranges), each optionally followed by `{n}` or `{m,n}`. Enough to check
 /// a pattern against the code without a regex engine.
-struct Pattern(Vec<Vec<(Vec<(char, char)>, usize, usize)>>);
+struct Pattern(Vec<Vec<Atom>>);
+
+/// One element of an alternative: the character ranges it matches, and
+/// how many times (at least, at most).
+type Atom = (Vec<(char, char)>, usize, usize);
 
 impl Pattern {
     fn parse(pattern: &str) -> Pattern {
@@ -308,7 +312,7 @@ impl Pattern {
     }
 
     fn matches(&self, text: &str) -> bool {
-        fn rest(atoms: &[(Vec<(char, char)>, usize, usize)], text: &[char]) -> bool {
+        fn rest(atoms: &[Atom], text: &[char]) -> bool {
             let Some(((set, min, max), others)) = atoms.split_first() else {
                 return text.is_empty();
             };
