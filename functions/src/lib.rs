@@ -8,6 +8,7 @@ pub mod abuse;
 pub mod auth;
 pub mod aws;
 pub mod backend;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod console;
