@@ -28,6 +28,29 @@ pub(super) async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// `infra/openapi.yaml`, compiled into the binary and read once, as JSON.
+static OPENAPI_JSON: std::sync::LazyLock<Result<Vec<u8>, String>> =
+    std::sync::LazyLock::new(|| {
+        let document: serde_json::Value =
+            serde_yaml_ng::from_str(include_str!("../../../infra/openapi.yaml"))
+                .map_err(|e| e.to_string())?;
+        serde_json::to_vec(&document).map_err(|e| e.to_string())
+    });
+
+/// The OpenAPI document this server implements, for generators and tools.
+pub(super) async fn openapi_document() -> Answer<impl IntoResponse> {
+    match &*OPENAPI_JSON {
+        Ok(json) => Ok((
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            json.clone(),
+        )),
+        Err(e) => Err(ApiError::internal(
+            "reading the OpenAPI document",
+            e.clone(),
+        )),
+    }
+}
+
 pub(super) async fn create_application(
     State(s): State<AppState>,
     caller: Caller,

@@ -83,6 +83,7 @@ pub fn routes() -> Vec<Route> {
     use Method as M;
     vec![
         route(M::GET, "/healthz", "healthz", get(healthz)),
+        route(M::GET, "/openapi.json", "openapi", get(openapi_document)),
         route(
             M::POST,
             "/applications",

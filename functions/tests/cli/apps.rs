@@ -76,15 +76,25 @@ fn apps_list_is_a_table_or_the_json_list() {
     assert_eq!(row(&out, &search)["NAME"], "Search");
 
     let list = s.cli.json(&["apps", "list"]);
-    let ids: Vec<&str> = items(&list)
+    // The API's order: by creation time, then id (two made in one second
+    // come by id).
+    let order: Vec<(String, String)> = items(&list)
         .iter()
-        .map(|a| a["id"].as_str().unwrap())
+        .map(|a| {
+            (
+                a["created_at"].as_str().unwrap().to_owned(),
+                a["id"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
-    assert_eq!(
-        ids,
-        [billing.as_str(), search.as_str()],
-        "in creation order"
-    );
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted, "in the API's order");
+    let mut ids: Vec<&str> = order.iter().map(|(_, id)| id.as_str()).collect();
+    ids.sort();
+    let mut made = [billing.as_str(), search.as_str()];
+    made.sort();
+    assert_eq!(ids, made);
     assert!(list["next_cursor"].is_null());
 
     let one = s.cli.json(&["apps", "list", "--limit", "1"]);

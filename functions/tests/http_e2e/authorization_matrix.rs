@@ -71,6 +71,7 @@ fn matrix_rows() -> Vec<Row> {
     };
     vec![
         row(Method::GET, "/healthz", Nothing, None, 200),
+        row(Method::GET, "/openapi.json", Nothing, None, 200),
         row(
             Method::POST,
             "/applications",
@@ -168,7 +169,7 @@ fn matrix_rows() -> Vec<Row> {
 fn expected_cell(row: &Row, who: Who) -> (u16, Option<&'static str>) {
     let unauthenticated = matches!(
         row.path,
-        "/healthz" | "/verify" | "/secret-scanning/github" | "/keys/leaked"
+        "/healthz" | "/openapi.json" | "/verify" | "/secret-scanning/github" | "/keys/leaked"
     );
     let ok = (row.success, None);
     if unauthenticated {

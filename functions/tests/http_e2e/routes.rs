@@ -340,3 +340,18 @@ async fn lists_paginate_with_cursors() {
         .collect();
     assert_eq!(all.len(), 6);
 }
+
+/// `GET /openapi.json` serves infra/openapi.yaml, as JSON, to anyone.
+#[tokio::test]
+async fn the_openapi_document_is_served_as_json() {
+    let srv = Server::start();
+    let r = srv
+        .call(reqwest::Method::GET, "/openapi.json", None, None)
+        .await;
+    let served = r.ok(200).clone();
+    let document: serde_json::Value =
+        serde_yaml_ng::from_str(include_str!("../../../infra/openapi.yaml")).unwrap();
+    assert_eq!(served, document);
+    assert!(served["paths"]["/openapi.json"]["get"].is_object());
+    assert!(served["openapi"].as_str().unwrap().starts_with("3.1"));
+}
