@@ -197,23 +197,39 @@ fn jwt_secret(data: &Path) -> Result<(Vec<u8>, bool), String> {
         }
         return Ok((secret.into_bytes(), false));
     }
-    let path = data.join(DEV_SECRET_FILE);
-    // The folder, and a secret put there by other means, its owner's only.
+    let (secret, made) = folder_secret(data, DEV_SECRET_FILE, |bytes| {
+        wasm_validator::base62::encode(bytes, 43)
+    })?;
+    if made {
+        eprintln!(
+            "keyward: made a development JWT secret in {}",
+            data.join(DEV_SECRET_FILE).display()
+        );
+    }
+    Ok((secret.into_bytes(), true))
+}
+
+/// The secret kept in `file` of the data folder, or, the first time, 32
+/// random bytes written there as `encode` writes them; with whether it was
+/// made now. The folder and the file are their owner's only, a file put
+/// there by other means included.
+fn folder_secret(
+    data: &Path,
+    file: &str,
+    encode: fn(&[u8; 32]) -> String,
+) -> Result<(String, bool), String> {
+    let path = data.join(file);
     private_folder(data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
     if let Ok(existing) = std::fs::read_to_string(&path) {
         private_file(&path).map_err(|e| format!("cannot protect {}: {e}", path.display()))?;
-        return Ok((existing.trim().as_bytes().to_vec(), true));
+        return Ok((existing.trim().to_owned(), false));
     }
     let mut bytes = [0u8; 32];
     rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut bytes)
         .map_err(|e| e.to_string())?;
-    let secret = wasm_validator::base62::encode(&bytes, 43);
+    let secret = encode(&bytes);
     write_private(&path, &secret).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    eprintln!(
-        "keyward: made a development JWT secret in {}",
-        path.display()
-    );
-    Ok((secret.into_bytes(), true))
+    Ok((secret, true))
 }
 
 const SEALING_KEY_FILE: &str = "webhook-sealing-key";
@@ -225,18 +241,11 @@ fn webhook_sealing_key(data: &Path) -> Result<SealingKey, String> {
     if std::env::var_os(SEALING_KEY_VAR).is_some() {
         return SealingKey::from_env().map_err(|e| e.to_string());
     }
-    let path = data.join(SEALING_KEY_FILE);
-    private_folder(data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        private_file(&path).map_err(|e| format!("cannot protect {}: {e}", path.display()))?;
-        return SealingKey::from_base64(&existing).map_err(|e| format!("{}: {e}", path.display()));
-    }
-    let mut bytes = [0u8; 32];
-    rand::TryRngCore::try_fill_bytes(&mut rand::rngs::OsRng, &mut bytes)
-        .map_err(|e| e.to_string())?;
-    let text = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes);
-    write_private(&path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(SealingKey::from_bytes(bytes))
+    let (text, _) = folder_secret(data, SEALING_KEY_FILE, |bytes| {
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, bytes)
+    })?;
+    SealingKey::from_base64(&text)
+        .map_err(|e| format!("{}: {e}", data.join(SEALING_KEY_FILE).display()))
 }
 
 /// The secret a running server checks tokens with: `KEYWARD_JWT_SECRET`, or

@@ -33,16 +33,13 @@ pub async fn audit(args: AuditArgs) -> Result<(), Failure> {
         .client
         .list(&["audit"], Some(args.limit as usize))
         .await?;
-    if session.json {
-        output::json(&answer);
-    } else {
-        output::list(
-            &answer,
-            &["AT", "ACTOR", "ACTION", "TARGET"],
-            audit_row,
-            "No audit events.",
-        );
-    }
+    output::list(
+        session.json,
+        &answer,
+        &["AT", "ACTOR", "ACTION", "TARGET"],
+        audit_row,
+        "No audit events.",
+    );
     Ok(())
 }
 
@@ -63,16 +60,13 @@ pub async fn notifications(args: NotificationsArgs) -> Result<(), Failure> {
     let session = args.connection.session()?;
     let limit = args.limit.limit.map(|l| l as usize);
     let answer = session.client.list(&["notifications"], limit).await?;
-    if session.json {
-        output::json(&answer);
-    } else {
-        output::list(
-            &answer,
-            &["CREATED", "KIND", "KEY", "KEY ID", "EXPIRES", "DAYS LEFT"],
-            notice_row,
-            "No notifications.",
-        );
-    }
+    output::list(
+        session.json,
+        &answer,
+        &["CREATED", "KIND", "KEY", "KEY ID", "EXPIRES", "DAYS LEFT"],
+        notice_row,
+        "No notifications.",
+    );
     Ok(())
 }
 

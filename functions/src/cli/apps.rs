@@ -86,16 +86,13 @@ pub async fn run(args: AppsArgs) -> Result<(), Failure> {
         AppsCommand::List(limit) => {
             let limit = limit.limit.map(|l| l as usize);
             let answer = client.list(&["applications"], limit).await?;
-            if session.json {
-                output::json(&answer);
-            } else {
-                output::list(
-                    &answer,
-                    &["ID", "NAME", "PREFIX", "STATUS", "CREATED"],
-                    list_row,
-                    "No applications.",
-                );
-            }
+            output::list(
+                session.json,
+                &answer,
+                &["ID", "NAME", "PREFIX", "STATUS", "CREATED"],
+                list_row,
+                "No applications.",
+            );
         }
         AppsCommand::Get { id } => show(&session, &client.get(&["applications", &id]).await?),
         AppsCommand::Update(update) => {

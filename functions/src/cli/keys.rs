@@ -124,24 +124,21 @@ pub async fn run(args: KeysArgs) -> Result<(), Failure> {
             let answer = client
                 .list(&["applications", &app_id, "keys"], limit)
                 .await?;
-            if session.json {
-                output::json(&answer);
-            } else {
-                output::list(
-                    &answer,
-                    &[
-                        "ID",
-                        "NAME",
-                        "STATUS",
-                        "VERDICT",
-                        "SCOPES",
-                        "EXPIRES",
-                        "LAST USED",
-                    ],
-                    list_row,
-                    "No keys.",
-                );
-            }
+            output::list(
+                session.json,
+                &answer,
+                &[
+                    "ID",
+                    "NAME",
+                    "STATUS",
+                    "VERDICT",
+                    "SCOPES",
+                    "EXPIRES",
+                    "LAST USED",
+                ],
+                list_row,
+                "No keys.",
+            );
         }
         KeysCommand::Get { id } => show(&session, &client.get(&["keys", &id]).await?),
         KeysCommand::Update(update) => {

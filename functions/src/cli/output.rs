@@ -73,9 +73,19 @@ fn render(header: Option<&[&str]>, rows: Vec<Vec<String>>) -> String {
     table.trim_fmt()
 }
 
-/// Each item of a list answer as a row under `header`, or `empty` when
-/// there is none.
-pub fn list(answer: &Value, header: &[&str], row: fn(&Value) -> Vec<String>, empty: &str) {
+/// A list answer: as JSON for `--json`, else a table of `row`s under
+/// `header` (or `empty` when there are none).
+pub fn list(
+    as_json: bool,
+    answer: &Value,
+    header: &[&str],
+    row: fn(&Value) -> Vec<String>,
+    empty: &str,
+) {
+    if as_json {
+        json(answer);
+        return;
+    }
     let items = answer
         .get("items")
         .and_then(Value::as_array)

@@ -92,16 +92,13 @@ pub async fn run(args: WebhooksArgs) -> Result<(), Failure> {
         WebhooksCommand::List(limit) => {
             let limit = limit.limit.map(|l| l as usize);
             let answer = client.list(&["webhooks"], limit).await?;
-            if session.json {
-                output::json(&answer);
-            } else {
-                output::list(
-                    &answer,
-                    &["ID", "URL", "EVENTS", "ENABLED", "CREATED"],
-                    webhook_row,
-                    "No webhooks.",
-                );
-            }
+            output::list(
+                session.json,
+                &answer,
+                &["ID", "URL", "EVENTS", "ENABLED", "CREATED"],
+                webhook_row,
+                "No webhooks.",
+            );
         }
         WebhooksCommand::Get { id } => show(&session, &client.get(&["webhooks", &id]).await?),
         WebhooksCommand::Delete { id, yes } => {
@@ -118,24 +115,21 @@ pub async fn run(args: WebhooksArgs) -> Result<(), Failure> {
             let answer = client
                 .list(&["webhooks", &id, "deliveries"], Some(limit as usize))
                 .await?;
-            if session.json {
-                output::json(&answer);
-            } else {
-                output::list(
-                    &answer,
-                    &[
-                        "EVENT",
-                        "TYPE",
-                        "STATUS",
-                        "ATTEMPTS",
-                        "ANSWER",
-                        "ERROR",
-                        "NEXT ATTEMPT",
-                    ],
-                    delivery_row,
-                    "No deliveries.",
-                );
-            }
+            output::list(
+                session.json,
+                &answer,
+                &[
+                    "EVENT",
+                    "TYPE",
+                    "STATUS",
+                    "ATTEMPTS",
+                    "ANSWER",
+                    "ERROR",
+                    "NEXT ATTEMPT",
+                ],
+                delivery_row,
+                "No deliveries.",
+            );
         }
     }
     Ok(())
