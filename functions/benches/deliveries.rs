@@ -13,12 +13,14 @@
 //! pausing `KEYWARD_BENCH_PACE_MS` between changes (the latency of a
 //! deliverer that keeps up, rather than of a backlog).
 
+#[path = "../tests/support/fixtures.rs"]
+mod fixtures;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
-use keyward::auth::{Caller, perm};
+use keyward::auth::Caller;
 use keyward::clock::{Clock, SystemClock};
 use keyward::config::Config;
 use keyward::events::address::SystemResolver;
@@ -26,7 +28,7 @@ use keyward::events::deliverer::Deliverer;
 use keyward::events::delivery::{ATTEMPT_TIMEOUT, Sender};
 use keyward::events::outbox::LocalOutbox;
 use keyward::events::sealing::SealingKey;
-use keyward::service::{CreateApplication, CreateKey, CreateWebhook, LogPublisher, Service};
+use keyward::service::{CreateKey, CreateWebhook, LogPublisher, Service};
 use keyward::store::Store;
 use keyward::store::sqlite::SqliteStore;
 use serde_json::Value;
@@ -47,12 +49,7 @@ async fn receive(State(receipts): State<Receipts>, body: Bytes) -> StatusCode {
 }
 
 fn admin() -> Caller {
-    Caller {
-        user_id: "bench".into(),
-        account: "bench".into(),
-        permissions: perm::ALL.iter().map(|p| p.to_string()).collect(),
-        mfa: true,
-    }
+    fixtures::admin("bench", "bench")
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -97,15 +94,7 @@ async fn round(
     );
     let caller = admin();
     let app = service
-        .create_application(
-            &caller,
-            &CreateApplication {
-                name: "bench".into(),
-                description: String::new(),
-                key_prefix: None,
-            },
-            None,
-        )
+        .create_application(&caller, &fixtures::application("bench"), None)
         .await
         .unwrap();
     let mut keys = Vec::new();
@@ -116,9 +105,8 @@ async fn round(
                 &app.id,
                 &CreateKey {
                     name: format!("k{n}"),
-                    description: String::new(),
                     scopes: Vec::new(),
-                    expires_at: None,
+                    ..fixtures::key("k")
                 },
                 None,
             )

@@ -20,13 +20,15 @@ mod lambda_runtime_api;
 #[path = "../tests/support/moto.rs"]
 mod moto;
 
+#[path = "../tests/support/fixtures.rs"]
+mod fixtures;
 use github::{GithubSigner, batch};
-use keyward::auth::{Caller, perm};
+use keyward::auth::Caller;
 use keyward::clock::SystemClock;
 use keyward::config::Config;
 use keyward::leaks::keyring::GithubKeyring;
 use keyward::secret::Secret;
-use keyward::service::{CreateApplication, CreateKey, LogPublisher, Service, VerifyRequest};
+use keyward::service::{CreateKey, LogPublisher, Service, VerifyRequest};
 use keyward::store::Store;
 use keyward::store::dynamodb::DynamoStore;
 use keyward::store::sqlite::SqliteStore;
@@ -40,12 +42,7 @@ const TOKENS: usize = 100;
 const HTTP_EVENT: &str = include_str!("../tests/fixtures/apigw-v2-http-request.json");
 
 fn admin() -> Caller {
-    Caller {
-        user_id: "bench".into(),
-        account: "bench".into(),
-        permissions: perm::ALL.iter().map(|p| p.to_string()).collect(),
-        mfa: true,
-    }
+    fixtures::admin("bench", "bench")
 }
 
 fn config() -> Config {
@@ -59,24 +56,15 @@ fn config() -> Config {
 async fn keys(service: &Service) -> Vec<String> {
     let caller = admin();
     let app = service
-        .create_application(
-            &caller,
-            &CreateApplication {
-                name: "bench".into(),
-                description: String::new(),
-                key_prefix: None,
-            },
-            None,
-        )
+        .create_application(&caller, &fixtures::application("bench"), None)
         .await
         .unwrap();
     let mut secrets = Vec::new();
     for n in 0..TOKENS {
         let input = CreateKey {
             name: format!("k{n}"),
-            description: String::new(),
             scopes: Vec::new(),
-            expires_at: None,
+            ..fixtures::key("k")
         };
         let created = service
             .create_key(&caller, &app.id, &input, None)
