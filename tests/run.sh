@@ -16,13 +16,14 @@ if command -v rustup >/dev/null 2>&1; then
   rustup target add wasm32-unknown-unknown
 fi
 
-step "python tools: moto_server (a DynamoDB/SNS-compatible server), cfn-lint, schemathesis, checkov, standardwebhooks (the webhook receiver's checks) and detect-secrets (the scanner plugin's), in .venv"
+step "python tools: moto_server (a DynamoDB/SNS-compatible server), cfn-lint, schemathesis, checkov, standardwebhooks (the webhook receiver's checks), detect-secrets (the scanner plugin's) and openapi-python-client, in .venv"
 # checkov is pinned: its releases add checks, and a new failing check
 # should come with a deliberate version bump, not a red run.
 if [ ! -x .venv/bin/moto_server ] || [ ! -x .venv/bin/cfn-lint ] || [ ! -x .venv/bin/schemathesis ] || [ ! -x .venv/bin/checkov ] \
-  || ! .venv/bin/python -c 'import standardwebhooks' 2>/dev/null || [ ! -x .venv/bin/detect-secrets ]; then
+  || ! .venv/bin/python -c 'import standardwebhooks' 2>/dev/null || [ ! -x .venv/bin/detect-secrets ] \
+  || [ ! -x .venv/bin/openapi-python-client ]; then
   python3 -m venv .venv
-  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.2,<6' 'cfn-lint>=1,<2' 'schemathesis>=4,<5' 'checkov==3.3.30' 'standardwebhooks>=1.0,<2' 'detect-secrets>=1.5,<2'
+  .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]>=5.2,<6' 'cfn-lint>=1,<2' 'schemathesis>=4,<5' 'checkov==3.3.30' 'standardwebhooks>=1.0,<2' 'detect-secrets>=1.5,<2' 'openapi-python-client>=0.29,<0.30'
 fi
 
 step "format"
@@ -63,6 +64,9 @@ bash tests/fuzz.sh 5
 
 step "schemathesis: the OpenAPI document against the local server"
 bash tests/schemathesis.sh
+
+step "the OpenAPI document through redocly lint, openapi-python-client (a lifecycle against the local server) and openapi-typescript with tsc --strict, without a warning"
+bash tests/openapi_clients.sh
 
 step "the WebAssembly package: build it, then the same verdict vectors in Node, Chromium and workerd"
 bash tests/wasm.sh
