@@ -268,9 +268,7 @@ impl Actions<'_> {
 
     /// Append-only: no condition.
     fn audit(&self, event: &AuditEvent) -> StoreResult<TransactWriteItem> {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
+        let nanos = order_within_second(event.at, SystemTime::now());
         let key = ItemKey::Audit {
             account: &event.account,
             at: event.at,
@@ -452,5 +450,39 @@ fn guard_condition(expected: u64, values: &mut Values) -> &'static str {
     } else {
         values.insert(":expected".into(), n(expected as i64));
         AT_EXPECTED_VERSION
+    }
+}
+
+/// The sort position of an event stamped `at` (whole seconds) among the
+/// events of that second, written at `now`: the sub-second part of `now`
+/// while still in that second; the end of the second once `now` has moved
+/// past it (a slow write must not sort before events stamped earlier in
+/// the same second); the start for a stamp from the future (a test clock).
+fn order_within_second(at: i64, now: SystemTime) -> u32 {
+    let Ok(since_epoch) = now.duration_since(UNIX_EPOCH) else {
+        return 0;
+    };
+    match (since_epoch.as_secs() as i64).cmp(&at) {
+        std::cmp::Ordering::Equal => since_epoch.subsec_nanos(),
+        std::cmp::Ordering::Greater => 999_999_999,
+        std::cmp::Ordering::Less => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::order_within_second;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn a_write_after_its_second_sorts_at_the_end_of_it() {
+        let at = 1_700_000_000;
+        let within = UNIX_EPOCH + Duration::new(at as u64, 250_000_000);
+        let later = UNIX_EPOCH + Duration::new(at as u64 + 1, 50_000_000);
+        assert_eq!(order_within_second(at, within), 250_000_000);
+        // Stamped in second `at` but written in the next: it must not sort
+        // before an event stamped and written within `at` after it.
+        assert!(order_within_second(at, later) > order_within_second(at, within));
+        assert_eq!(order_within_second(at + 5, within), 0);
     }
 }
