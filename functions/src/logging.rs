@@ -15,6 +15,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::field::MakeExt;
 use tracing_subscriber::fmt::format::{self, FormatFields};
 use tracing_subscriber::fmt::writer::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// The filter from `KEYWARD_LOG`, `info` by default.
@@ -26,6 +27,15 @@ pub fn filter_from_env() -> Result<EnvFilter, String> {
         Ok(text) => EnvFilter::try_new(&text)
             .map_err(|e| format!("KEYWARD_LOG={text:?} is not a log filter: {e}")),
     }
+}
+
+/// The AWS SDK's orchestrator logs whole requests and responses at
+/// `trace`: DynamoDB items, and so key hashes. Those lines are dropped
+/// whatever `KEYWARD_LOG` says.
+fn no_sdk_wire_bodies<S: Subscriber>() -> impl tracing_subscriber::Layer<S> {
+    tracing_subscriber::filter::filter_fn(|meta| {
+        *meta.level() != tracing::Level::TRACE || !meta.target().starts_with("aws_smithy_runtime")
+    })
 }
 
 /// The local server's log: human lines on stderr, coloured on a terminal.
@@ -57,6 +67,7 @@ where
         .with_ansi(ansi)
         .fmt_fields(escaped_fields())
         .finish()
+        .with(no_sdk_wire_bodies())
 }
 
 /// The JSON-lines format, writing to `writer`.
@@ -71,6 +82,7 @@ where
         .without_time()
         .with_writer(writer)
         .finish()
+        .with(no_sdk_wire_bodies())
 }
 
 /// Fields as the default format writes them (`name=value`, the message
@@ -199,6 +211,24 @@ mod tests {
             assert!(!line.contains("\x1b]0;") && !line.contains("\x1b[31mred"));
             assert_eq!(line.contains('\x1b'), ansi, "{line:?}");
         }
+    }
+
+    #[test]
+    fn the_sdks_wire_bodies_are_dropped_even_at_trace() {
+        let captured = Captured::default();
+        let sink = captured.clone();
+        let subscriber = local_subscriber(move || sink.clone(), false, EnvFilter::new("trace"));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(target: "aws_smithy_runtime::client::orchestrator", "body hash=H1");
+            tracing::debug!(target: "aws_smithy_runtime::client::orchestrator", "attempt 1");
+            tracing::trace!(target: "keyward::store", "own trace");
+        });
+        let text = captured.text();
+        assert!(!text.contains("H1"), "{text}");
+        assert!(
+            text.contains("attempt 1") && text.contains("own trace"),
+            "{text}"
+        );
     }
 
     #[tokio::test]
