@@ -168,6 +168,15 @@ pub fn table_from_env() -> Result<String, String> {
         .ok_or_else(|| "KEYWARD_TABLE must name the DynamoDB table".into())
 }
 
+/// Where notices go: the SNS topic `KEYWARD_TOPIC_ARN` when set, else the
+/// log (they are kept in the store either way, for `GET /notifications`).
+pub fn notice_publisher(sdk: &SdkConfig) -> std::sync::Arc<dyn NoticePublisher> {
+    match non_empty_env("KEYWARD_TOPIC_ARN") {
+        Some(arn) => std::sync::Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(sdk), arn)),
+        None => std::sync::Arc::new(crate::service::LogPublisher),
+    }
+}
+
 /// Publishes expiry notices to an SNS topic (`KEYWARD_TOPIC_ARN`), with the
 /// recipient and account as message attributes for subscription filters.
 pub struct SnsPublisher {

@@ -9,7 +9,7 @@
 //! add their start-up to every cold start (BENCHMARKS.md, "Lambda").
 
 use crate::auth::Caller;
-use crate::aws::{self, EventBridgeBus, SnsPublisher};
+use crate::aws::{self, EventBridgeBus};
 use crate::clock::SystemClock;
 use crate::config::Config;
 use crate::error::ApiError;
@@ -21,7 +21,7 @@ use crate::events::stream::StreamHandler;
 use crate::http::{AppState, Authenticate, router};
 use crate::leaks::keyring::{GithubKeyring, KEYS_VAR};
 use crate::secret::Secret;
-use crate::service::{LogPublisher, NoticePublisher, Service, VerifyContext, VerifyRequest};
+use crate::service::{Service, VerifyContext, VerifyRequest};
 use crate::store::dynamodb::DynamoStore;
 use aws_config::SdkConfig;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
@@ -67,17 +67,11 @@ pub async fn service_from_env() -> Result<Service, Error> {
     let config = Config::from_env()?;
     let sdk = aws::load_config().await?;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), aws::table_from_env()?);
-    let publisher: Arc<dyn NoticePublisher> = match std::env::var("KEYWARD_TOPIC_ARN") {
-        Ok(arn) if !arn.is_empty() => {
-            Arc::new(SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), arn))
-        }
-        _ => Arc::new(LogPublisher),
-    };
     Ok(Service::new(
         Arc::new(store),
         config,
         Arc::new(SystemClock),
-        publisher,
+        aws::notice_publisher(&sdk),
     ))
 }
 

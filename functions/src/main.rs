@@ -1,13 +1,14 @@
 //! `keyward`: the local server and CLI.
 //!
-//! `serve` runs every route on the embedded SQLite store; `token` signs a
-//! development JWT with the same secret; `notify-expiring` runs the daily job
-//! once.
+//! `serve` runs every route on the embedded SQLite store or a DynamoDB
+//! table; `token` signs a development JWT with the same secret;
+//! `notify-expiring` runs the daily job once; the management commands call
+//! the HTTP API.
 
 use clap::{Args, Parser, Subcommand};
 use keyward::abuse::FailedVerificationLimit;
 use keyward::auth::{self, JwtVerifier, TokenRequest};
-use keyward::backend::{Backend, StoreKind};
+use keyward::backend::{Backend, StoreArgs, StoreKind};
 use keyward::clock::{Clock, SystemClock};
 use keyward::config::Config;
 use keyward::console;
@@ -19,8 +20,8 @@ use keyward::events::sealing::{SEALING_KEY_VAR, SealingKey};
 use keyward::http::{AppState, BearerJwt, router};
 use keyward::leaks::keyring::GithubKeyring;
 use keyward::serve::ConnectionLimits;
-use keyward::service::{LogPublisher, Service};
-use keyward::store::sqlite::{SqliteStore, private_file, private_folder};
+use keyward::service::Service;
+use keyward::store::sqlite::{private_file, private_folder};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -47,7 +48,9 @@ enum Command {
     Serve(ServeArgs),
     /// Print a JWT signed with the local server's secret (development, tests).
     Token(TokenArgs),
-    /// Run the daily expiry-notice job once.
+    /// Run the daily job once (expiry notices and the dormant-key pass), on
+    /// the SQLite store or, from a scheduled container, on the DynamoDB
+    /// table.
     NotifyExpiring(NotifyArgs),
     /// DynamoDB tables for `serve --store dynamodb`.
     #[command(subcommand)]
@@ -82,14 +85,8 @@ struct ServeArgs {
     /// works; port 0 picks a free port).
     #[arg(long, env = "KEYWARD_ADDR", default_value = "127.0.0.1:8080")]
     addr: String,
-    /// The store: the SQLite file in the data folder, or a DynamoDB table
-    /// (`--table`; AWS configuration the standard way, `AWS_ENDPOINT_URL`
-    /// included) for servers in containers sharing one table.
-    #[arg(long, env = "KEYWARD_STORE", value_enum, default_value_t = StoreKind::Sqlite)]
-    store: StoreKind,
-    /// The DynamoDB table (`--store dynamodb`).
-    #[arg(long, env = "KEYWARD_TABLE", required_if_eq("store", "dynamodb"))]
-    table: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
     #[command(flatten)]
     data: DataArg,
     /// Verify tokens with the keys of this JWKS file instead of HS256.
@@ -159,6 +156,8 @@ struct TokenArgs {
 
 #[derive(Args)]
 struct NotifyArgs {
+    #[command(flatten)]
+    store: StoreArgs,
     #[command(flatten)]
     data: DataArg,
     #[command(flatten)]
@@ -275,11 +274,6 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     options.open(path)?.write_all(content.as_bytes())
 }
 
-fn open_store(data: &Path) -> Result<SqliteStore, String> {
-    private_folder(data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
-    SqliteStore::open(&data.join("keyward.db")).map_err(|e| keyward::error::chain(&e))
-}
-
 async fn create_table(table: &str) -> Result<(), String> {
     keyward::backend::create_table(table).await?;
     println!("keyward: made the DynamoDB table {table}");
@@ -289,24 +283,20 @@ async fn create_table(table: &str) -> Result<(), String> {
 async fn serve(args: ServeArgs) -> Result<(), String> {
     args.config.validate()?;
     args.limits.connection_cap()?;
-    let backend = match (args.store, args.table.as_deref()) {
-        (StoreKind::Sqlite, _) => Backend::sqlite(&args.data.data)?,
-        (StoreKind::Dynamodb, Some(table)) => {
-            // A container's folder does not outlive it: no secret is made.
-            if args.jwks.is_none() && std::env::var_os("KEYWARD_JWT_SECRET").is_none() {
-                return Err(
-                    "--store dynamodb needs KEYWARD_JWT_SECRET or --jwks: a development secret in the data folder would not outlive the container".into(),
-                );
-            }
-            if std::env::var_os(SEALING_KEY_VAR).is_none() {
-                return Err(format!(
-                    "--store dynamodb needs {SEALING_KEY_VAR}: every server sharing the table must seal webhook secrets with the same key"
-                ));
-            }
-            Backend::dynamodb(table).await?
+    if args.store.store == StoreKind::Dynamodb {
+        // A container's folder does not outlive it: no secret is made.
+        if args.jwks.is_none() && std::env::var_os("KEYWARD_JWT_SECRET").is_none() {
+            return Err(
+                "--store dynamodb needs KEYWARD_JWT_SECRET or --jwks: a development secret in the data folder would not outlive the container".into(),
+            );
         }
-        (StoreKind::Dynamodb, None) => return Err("--store dynamodb needs --table".into()),
-    };
+        if std::env::var_os(SEALING_KEY_VAR).is_none() {
+            return Err(format!(
+                "--store dynamodb needs {SEALING_KEY_VAR}: every server sharing the table must seal webhook secrets with the same key"
+            ));
+        }
+    }
+    let backend = Backend::open(&args.store, &args.data.data).await?;
     let (verifier, dev_secret) = match &args.jwks {
         Some(path) => {
             let json = std::fs::read_to_string(path)
@@ -328,7 +318,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         backend.store.clone(),
         args.config,
         clock.clone(),
-        Arc::new(LogPublisher),
+        backend.notices.clone(),
     )
     .with_webhook_sealing(sealing.clone());
     if let Some(setting) = args.github_scanning_keys.as_deref() {
@@ -380,8 +370,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         let token = auth::issue_token(
             &secret,
             &TokenRequest {
-                sub: "dev",
-                account: "dev",
+                // The README's user and account: the console shows what
+                // its walk-through makes.
+                sub: "alice",
+                account: "acme",
                 account_claim: &account_claim,
                 permissions: &permissions,
                 mfa: true,
@@ -391,7 +383,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         )?;
         println!(
             "keyward: no KEYWARD_JWT_SECRET or --jwks given, so tokens are signed with the development secret in {}.\n\
-             A 12-hour all-permissions development token (user dev, account dev):\n{token}\n\
+             A 12-hour all-permissions development token (user alice, account acme, as in the README):\n{token}\n\
              More: keyward token --data {} --sub USER --account ACCOUNT --all",
             args.data.data.join(DEV_SECRET_FILE).display(),
             args.data.data.display()
@@ -486,12 +478,12 @@ fn token(args: TokenArgs) -> Result<(), String> {
 
 async fn notify_expiring(args: NotifyArgs) -> Result<(), String> {
     args.config.validate()?;
-    let store = open_store(&args.data.data)?;
+    let backend = Backend::open(&args.store, &args.data.data).await?;
     let service = Service::new(
-        Arc::new(store),
+        backend.store,
         args.config,
         Arc::new(SystemClock),
-        Arc::new(LogPublisher),
+        backend.notices,
     );
     let report = service
         .notify_expiring()
