@@ -69,6 +69,28 @@ impl Server {
         self.local.data_dir()
     }
 
+    /// Everything the server has stored, as text: the data folder's files
+    /// (SQLite file, WAL), or on DynamoDB every item of its table.
+    pub async fn stored(&self) -> String {
+        let Some(table) = self.local.table() else {
+            let mut stored = Vec::new();
+            for entry in std::fs::read_dir(self.data_dir()).unwrap() {
+                stored.extend(std::fs::read(entry.unwrap().path()).unwrap());
+            }
+            return String::from_utf8_lossy(&stored).into_owned();
+        };
+        let pages = crate::moto::dynamodb()
+            .scan()
+            .table_name(table)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .expect("the table scans");
+        format!("{pages:?}")
+    }
+
     /// The server's stderr (every run of it on this folder).
     pub fn log(&self) -> String {
         self.local.log()

@@ -170,12 +170,7 @@ async fn secrets_and_hashes_never_leak_and_unknown_ids_look_like_wrong_secrets()
         log.contains("/applications/{id}/keys"),
         "requests are logged: {log}"
     );
-    // What the data folder holds on disk (SQLite file, WAL).
-    let mut stored = Vec::new();
-    for entry in std::fs::read_dir(srv.data_dir()).unwrap() {
-        stored.extend(std::fs::read(entry.unwrap().path()).unwrap());
-    }
-    let stored = String::from_utf8_lossy(&stored).into_owned();
+    let stored = srv.stored().await;
     assert!(stored.contains(&first.id), "the scan reads the store");
 
     for secret in &secrets {

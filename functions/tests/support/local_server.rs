@@ -4,6 +4,12 @@
 //! the same data and configuration, and HS256 tokens signed with the
 //! server's secret.
 //!
+//! With `KEYWARD_TEST_SERVE_STORE=dynamodb` in the test's environment every
+//! server runs `--store dynamodb` on a fresh table of the moto server at
+//! `KEYWARD_TEST_DYNAMODB_ENDPOINT` (`tests/with-moto.sh` sets it): how
+//! `tests/run.sh` runs the HTTP end-to-end and CLI suites a second time, as
+//! containers would run keyward.
+//!
 //! It uses `fixtures` (support/fixtures.rs), which the test target declares
 //! next to it at its root.
 
@@ -88,6 +94,60 @@ fn configure(mut cmd: Command, dir: &Path, env: &[(String, String)]) -> Command 
     cmd
 }
 
+/// Whether this run's servers are on DynamoDB (`KEYWARD_TEST_SERVE_STORE`).
+pub fn on_dynamodb() -> bool {
+    match std::env::var("KEYWARD_TEST_SERVE_STORE").as_deref() {
+        Ok("dynamodb") => true,
+        Ok("sqlite") | Ok("") | Err(_) => false,
+        Ok(other) => panic!("KEYWARD_TEST_SERVE_STORE={other:?}: sqlite or dynamodb"),
+    }
+}
+
+/// The sealing key every server of a table shares (`serve --store
+/// dynamodb` makes none).
+const SEALING_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+
+/// On DynamoDB: a fresh table, made by `keyward dynamodb create-table` as a
+/// user would, and the variables that point a server at it.
+fn store_env(dir: &Path) -> Vec<(String, String)> {
+    if !on_dynamodb() {
+        return Vec::new();
+    }
+    let endpoint = std::env::var("KEYWARD_TEST_DYNAMODB_ENDPOINT").expect(
+        "KEYWARD_TEST_SERVE_STORE=dynamodb needs KEYWARD_TEST_DYNAMODB_ENDPOINT (tests/with-moto.sh)",
+    );
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let table = format!(
+        "keyward-serve-{}-{}-{}",
+        std::process::id(),
+        now(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    );
+    let env: Vec<(String, String)> = [
+        ("KEYWARD_STORE", "dynamodb"),
+        ("KEYWARD_TABLE", &table),
+        ("AWS_ENDPOINT_URL", &endpoint),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("KEYWARD_WEBHOOK_SEALING_KEY", SEALING_KEY),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let made = command(dir, &env)
+        .env("KEYWARD_LOG", "warn")
+        .args(["dynamodb", "create-table"])
+        .output()
+        .expect("keyward dynamodb create-table runs");
+    assert!(
+        made.status.success(),
+        "keyward dynamodb create-table: {}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    env
+}
+
 /// A `keyward serve` process on its own temporary data folder.
 pub struct LocalServer {
     child: Child,
@@ -101,6 +161,13 @@ impl Drop for LocalServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failed test shows what the server said last (its folder goes).
+        if std::thread::panicking() {
+            let log = self.log();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            eprintln!("the server's last log lines:\n{}", tail.join("\n"));
+        }
     }
 }
 
@@ -109,10 +176,10 @@ impl LocalServer {
     /// and with `ulimit -n` set to `open_files` when given.
     pub fn start(env: &[(&str, &str)], open_files: Option<u32>) -> Self {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        // The test's own variables win over the store's.
+        let mut all = store_env(dir.path());
+        all.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let env = all;
         let (child, base) = Self::spawn(dir.path(), &env, open_files);
         LocalServer {
             child,
@@ -211,6 +278,15 @@ impl LocalServer {
         let (child, base) = Self::spawn(self.dir.path(), &self.env, self.open_files);
         self.child = child;
         self.base = base;
+    }
+
+    /// The DynamoDB table it runs on, if it does.
+    pub fn table(&self) -> Option<&str> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(name, _)| name == "KEYWARD_TABLE")
+            .map(|(_, table)| table.as_str())
     }
 
     /// The server's process id (to send it a signal).
