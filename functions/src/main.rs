@@ -55,6 +55,9 @@ enum Command {
     /// DynamoDB tables for `serve --store dynamodb`.
     #[command(subcommand)]
     Dynamodb(DynamodbCommand),
+    /// Probe a running server's GET /healthz: exit 0 when it answers 200,
+    /// 1 otherwise (a container's health check; the image has no curl).
+    Healthcheck(HealthcheckArgs),
     /// The management commands (apps, keys, verify, audit, notifications,
     /// webhooks, completions), over the HTTP API.
     #[command(flatten)]
@@ -70,6 +73,17 @@ enum DynamodbCommand {
         #[arg(long, env = "KEYWARD_TABLE")]
         table: String,
     },
+}
+
+#[derive(Args)]
+struct HealthcheckArgs {
+    /// The server's listen address, as `serve` was given it (a wildcard
+    /// address is probed on loopback).
+    #[arg(long, env = "KEYWARD_ADDR", default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..=60))]
+    timeout: u64,
 }
 
 #[derive(Args)]
@@ -409,6 +423,28 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     Ok(())
 }
 
+async fn healthcheck(args: HealthcheckArgs) -> Result<(), String> {
+    let addr = tokio::net::lookup_host(args.addr.as_str())
+        .await
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| format!("{} is not a host:port address", args.addr))?;
+    let url = format!("http://{}/healthz", console_addr(addr));
+    let answer = reqwest::Client::builder()
+        .timeout(Duration::from_secs(args.timeout))
+        .tls_built_in_root_certs(false)
+        .build()
+        .map_err(|e| e.to_string())?
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {}", keyward::error::chain(&e)))?;
+    match answer.status() {
+        reqwest::StatusCode::OK => Ok(()),
+        status => Err(format!("{url} answered {status}")),
+    }
+}
+
 /// Where a browser on this machine reaches the server: a wildcard listen
 /// address becomes loopback.
 fn console_addr(addr: SocketAddr) -> SocketAddr {
@@ -553,6 +589,16 @@ fn main() -> ExitCode {
         Command::NotifyExpiring(args) => runtime.block_on(notify_expiring(args)),
         Command::Dynamodb(DynamodbCommand::CreateTable { table }) => {
             runtime.block_on(create_table(&table))
+        }
+        // Health checks read 1 as unhealthy (Docker reserves 2).
+        Command::Healthcheck(args) => {
+            return match runtime.block_on(healthcheck(args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("keyward: unhealthy: {message}");
+                    ExitCode::from(1)
+                }
+            };
         }
         // Its own exit statuses (`keyward::cli::exit`): 1 refused, 3 unavailable.
         Command::Manage(manage) => {

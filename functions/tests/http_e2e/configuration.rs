@@ -224,3 +224,26 @@ fn serve_takes_a_host_name_documents_the_secret_and_stops_cleanly() {
         assert!(String::from_utf8_lossy(&output.stderr).contains("keyward: stopped"));
     }
 }
+
+/// `keyward healthcheck`, a container's health check: 0 while the server
+/// answers, 1 once it is gone; a wildcard address is probed on loopback.
+#[test]
+fn healthcheck_exits_0_while_the_server_answers_and_1_after() {
+    let mut srv = Server::start();
+    let port = srv.local.addr().port();
+    let dir = srv.dir().to_path_buf();
+    let probe = |addr: &str| {
+        let mut cmd = local_server::command(&dir, &[]);
+        cmd.args(["healthcheck", "--timeout", "5"])
+            .env("KEYWARD_ADDR", addr);
+        run_to_exit(cmd)
+    };
+    for addr in [format!("127.0.0.1:{port}"), format!("0.0.0.0:{port}")] {
+        let ok = probe(&addr);
+        assert!(ok.status.success(), "{addr}: {ok:?}");
+    }
+    srv.kill();
+    let gone = probe(&format!("127.0.0.1:{port}"));
+    assert_eq!(gone.status.code(), Some(1), "{gone:?}");
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("unhealthy"));
+}
