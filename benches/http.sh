@@ -8,7 +8,14 @@
 #
 #   benches/http.sh [--rounds N] [--duration SECONDS] [--threads T]
 #                   [--connections C] [--log LEVEL] [--no-build] [--quick]
-#                   [--bin PATH] [--perf FILE]
+#                   [--bin PATH] [--perf FILE] [--store dynamodb]
+#
+# --store dynamodb runs the server as a container would (`serve --store
+# dynamodb`) on a fresh table of the DynamoDB-compatible server at
+# KEYWARD_TEST_DYNAMODB_ENDPOINT: run it under tests/with-moto.sh. It then
+# also counts the DynamoDB requests of 100 verifications of the plain key
+# through a second server whose SDK calls go through a counting proxy
+# (by X-Amz-Target), and the writes of the usage flush after them.
 #
 # Defaults: 5 rounds of 5 s per route, wrk with 1 thread and 32
 # connections, the server's default log level (info: one line per request).
@@ -27,7 +34,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rounds=5 duration=5 threads=1 connections=32 log="" build=1 bin="$PWD/target/release/keyward" perf_out=""
+rounds=5 duration=5 threads=1 connections=32 log="" build=1 bin="$PWD/target/release/keyward" perf_out="" store=sqlite
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
@@ -39,6 +46,7 @@ while [ $# -gt 0 ]; do
     --bin) bin="$(realpath "$2")" build=0; shift 2 ;;
     --perf) perf_out="$(realpath "$2")"; shift 2 ;;
     --quick) rounds=1 duration=1; shift ;;
+    --store) store="$2"; shift 2 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -56,21 +64,34 @@ fi
 work="$(mktemp -d)"
 server=""
 cleanup() {
-  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  for pid in "$server" "${counted:-}" "${proxy:-}"; do
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  done
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 export KEYWARD_JWT_SECRET="http-bench-secret-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 if [ -n "$log" ]; then export KEYWARD_LOG="$log"; fi
-"$bin" serve --addr 127.0.0.1:0 --data "$work/data" >"$work/serve.out" 2>"$work/serve.err" &
-server=$!
-for _ in $(seq 100); do
-  grep -q "listening on" "$work/serve.out" 2>/dev/null && break
-  sleep 0.1
-done
-base="$(sed -n 's/^keyward listening on \(http:[^ ]*\).*/\1/p' "$work/serve.out")"
-[ -n "$base" ] || { cat "$work/serve.err" >&2; echo "the server did not start" >&2; exit 1; }
+store_args=()
+case "$store" in
+  sqlite) ;;
+  dynamodb)
+    [ -n "${KEYWARD_TEST_DYNAMODB_ENDPOINT:-}" ] ||
+      { echo "--store dynamodb needs KEYWARD_TEST_DYNAMODB_ENDPOINT: run it under tests/with-moto.sh" >&2; exit 2; }
+    export AWS_ENDPOINT_URL="$KEYWARD_TEST_DYNAMODB_ENDPOINT" AWS_ACCESS_KEY_ID=test \
+      AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-east-1
+    export KEYWARD_WEBHOOK_SEALING_KEY="$(head -c 32 /dev/urandom | base64)"
+    table="http-bench-$$-$(date +%s)"
+    KEYWARD_LOG=warn "$bin" dynamodb create-table --table "$table" >&2
+    store_args=(--store dynamodb --table "$table")
+    ;;
+  *) echo "--store: sqlite or dynamodb" >&2; exit 2 ;;
+esac
+
+. tests/lib/start-keyward.sh
+start_keyward "$bin" "$work" serve "${store_args[@]}"
+server=$server_pid base=http://$addr
 
 token="$("$bin" token --sub bench --account bench --all)"
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
@@ -146,7 +167,7 @@ done
 
 # Any non-2xx answer fails the run: a failed verification would count
 # toward the per-source limit and end in 429s, measuring the wrong thing.
-python3 - "$results" "$rounds" "$duration" "$threads" "$connections" "${KEYWARD_LOG:-info}" <<'EOF'
+BENCH_STORE=$store python3 - "$results" "$rounds" "$duration" "$threads" "$connections" "${KEYWARD_LOG:-info}" <<'EOF'
 import json, statistics, sys, os
 path, rounds, duration, threads, connections, log = sys.argv[1:]
 rows = [json.loads(line) for line in open(path)]
@@ -164,15 +185,19 @@ for i in range(0, len(rows), 4):
     group = {r["name"]: r["requests"] / r["seconds"] for r in rows[i:i + 4]}
     for n in ratios:
         ratios[n].append(group[n] / group["healthz"])
-print(f"wrk -t{threads} -c{connections} -d{duration}s, {rounds} alternated rounds, server log level {log}, "
+print(f"store {os.environ.get('BENCH_STORE', 'sqlite')}, "
+      f"wrk -t{threads} -c{connections} -d{duration}s, {rounds} alternated rounds, server log level {log}, "
       f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
 print("| route | requests/s (median) | p50 | p99 | / healthz (median of rounds, range) | goal |")
 print("| --- | ---: | ---: | ---: | ---: | ---: |")
 for n, label, goal in routes:
+    if os.environ.get("BENCH_STORE") == "dynamodb":
+        goal = None if n == "healthz" else 0  # no goal on an emulator
     r = ratios[n]
-    ratio = "1" if goal is None else f"{statistics.median(r):.2f} ({min(r):.2f}-{max(r):.2f})"
+    fmt = lambda x: f"{x:.2f}" if x >= 0.1 else f"{x:.4f}"
+    ratio = "1" if goal is None else f"{fmt(statistics.median(r))} ({fmt(min(r))}-{fmt(max(r))})"
     print(f"| {label} | {rate[n]:,.0f} | {med(n, 'p50_us') / 1000:.2f} ms | {med(n, 'p99_us') / 1000:.2f} ms "
-          f"| {ratio} | {'' if goal is None else f'>= {goal:.2f}'} |")
+          f"| {ratio} | {'' if not goal else f'>= {goal:.2f}'} |")
 errors = sum(r["errors"] + r["non2xx"] for r in rows)
 if errors:
     print(f"socket errors + non-2xx answers: {errors}")
@@ -182,4 +207,61 @@ if [ -n "$perf_out" ]; then
   echo "perf record of the server during POST /verify: $perf_out; the top (self time):"
   perf report -i "$perf_out" --no-children --stdio --percent-limit 1.5 2>/dev/null |
     grep -E '^ +[0-9.]+%' | head -30
+fi
+
+# DynamoDB requests per verification: a second server on the same table
+# whose SDK calls go through a proxy that counts them by operation.
+if [ "$store" = dynamodb ]; then
+  cat >"$work/proxy.py" <<'EOF'
+import collections, http.server, json, sys, urllib.error, urllib.request
+upstream, counts = sys.argv[1], collections.Counter()
+class Proxy(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args): pass
+    def do_GET(self):  # the counts so far, then zero
+        body = json.dumps(counts).encode(); counts.clear()
+        self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
+        self.wfile.write(body)
+    def do_POST(self):
+        data = self.rfile.read(int(self.headers["Content-Length"]))
+        counts[self.headers.get("X-Amz-Target", "?").split(".")[-1]] += 1
+        request = urllib.request.Request(upstream + self.path, data=data, method="POST",
+                                         headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
+        try:
+            with urllib.request.urlopen(request) as r: status, headers, body = r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e: status, headers, body = e.code, e.headers, e.read()
+        self.send_response(status)
+        for k, v in headers.items():
+            if k.lower() not in ("content-length", "connection", "transfer-encoding", "server", "date"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+EOF
+  python3 "$work/proxy.py" "$KEYWARD_TEST_DYNAMODB_ENDPOINT" >"$work/proxy.port" &
+  proxy=$!
+  for _ in $(seq 50); do [ -s "$work/proxy.port" ] && break; sleep 0.1; done
+  proxied="http://127.0.0.1:$(cat "$work/proxy.port")"
+  AWS_ENDPOINT_URL="$proxied" start_keyward "$bin" "$work" counted "${store_args[@]}"
+  counted=$server_pid counted_base=http://$addr
+  sleep 1.5
+  curl -sf "$proxied/" >/dev/null # start-up's calls (DescribeTable) are not counted
+  n=100
+  for kind in key metered; do
+    if [ "$kind" = key ]; then b=$body; else b=$metered_body; fi
+    for _ in $(seq $n); do
+      curl -sf -X POST "$counted_base/verify" -H 'Content-Type: application/json' -d "$b" >/dev/null
+    done
+    during=$(curl -sf "$proxied/")
+    sleep 2.5 # the usage flush runs every second
+    after=$(curl -sf "$proxied/")
+    python3 - "$n" "$kind" "$during" "$after" <<'EOF'
+import json, sys
+n, kind, during, after = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+per = ", ".join(f"{op} {c / n:.2f}" for op, c in sorted(during.items())) or "none"
+flush = ", ".join(f"{op} {c}" for op, c in sorted(after.items())) or "none"
+print(f"DynamoDB requests per verification ({n} of a {'metered ' if kind == 'metered' else ''}key, "
+      f"one at a time): {per}; then the usage flush: {flush}")
+EOF
+  done
 fi

@@ -83,18 +83,8 @@ cat "$work/generate.out"
 step "the generated Python client against a live keyward serve"
 KEYWARD_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export KEYWARD_JWT_SECRET KEYWARD_LOG=${KEYWARD_LOG:-warn}
-: >"$work/server.out"
-: >"$work/server.err"
-"$keyward" serve --addr 127.0.0.1:0 --data "$work/data" >>"$work/server.out" 2>>"$work/server.err" &
-server_pid=$!
-addr=
-for _ in $(seq 1 100); do
-  addr=$(sed -n 's|^keyward listening on http://||p' "$work/server.out")
-  [ -n "$addr" ] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.err" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$addr" ] || { cat "$work/server.err" >&2; fail "the server did not start"; }
+. tests/lib/start-keyward.sh
+start_keyward "$keyward" "$work" server
 token=$("$keyward" token --data "$work/data" --sub openapi-clients --account openapi-clients \
   --all --permissions 'sims:read' --mfa --ttl 10m)
 PYTHONPATH="$work/python" .venv/bin/python "$clients/lifecycle.py" "http://$addr" "$token"

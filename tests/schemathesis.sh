@@ -66,20 +66,8 @@ PY
 )
 export KEYWARD_GITHUB_SCANNING_KEYS
 
-# The files exist before the server starts: the background job opens them
-# only once it runs, and the loop below may read first.
-: >"$work/server.out"
-: >"$work/server.err"
-"$keyward" serve --addr 127.0.0.1:0 --data "$work/data" >>"$work/server.out" 2>>"$work/server.err" &
-server_pid=$!
-addr=
-for _ in $(seq 1 100); do
-  addr=$(sed -n 's|^keyward listening on http://||p' "$work/server.out")
-  [ -n "$addr" ] && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.err" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$addr" ] || { echo "schemathesis.sh: the server did not start" >&2; cat "$work/server.err" >&2; exit 1; }
+. tests/lib/start-keyward.sh
+start_keyward "$keyward" "$work" server
 base=http://$addr
 
 # The tester is a user with every management permission in its own account.

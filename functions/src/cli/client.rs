@@ -98,6 +98,9 @@ impl Client {
             // The API never redirects; following one would send the token
             // on to wherever it points.
             .redirect(reqwest::redirect::Policy::none())
+            // Loading the system's trust roots is most of a short command's
+            // start-up; a plain-http API (the local server) needs none.
+            .tls_built_in_root_certs(api.scheme() == "https")
             .build()
             .map_err(|e| Failure::Unavailable {
                 code: "CLIENT",
