@@ -4,7 +4,9 @@
 # wasm-bindgen-cli at the version Cargo.lock pins, the JS test packages),
 # builds the npm package (npm --prefix wasm-validator run build), then runs
 # the JS tests with node --test: Node, Chromium and workerd, all on
-# tests/verdict_vectors.json. tests/run.sh calls it.
+# tests/verdict_vectors.json, and the consumer matrix (the packed package
+# installed into fresh projects: Node 18 and current, TypeScript, esbuild
+# bundles in Chromium). tests/run.sh calls it.
 #
 # Idempotent: a second run installs nothing and only rebuilds what changed.
 set -euo pipefail
@@ -49,17 +51,25 @@ step "build the npm package: npm --prefix wasm-validator run build"
 npm --prefix wasm-validator run build
 
 # tests/js links the built package (a file: dependency), so this comes after
-# the build. Skipped when node_modules matches package-lock.json already.
+# the build. tests/js/consumers holds Node 18 for the consumer matrix (a
+# folder of its own: its node must not come first on the PATH of tests/js's
+# npm scripts; npm skips it on machines other than Linux x64, and those
+# tests say so). Each is skipped when node_modules matches its lock already.
+install() {
+  local dir=$1 stamp=$1/node_modules/.keyward-lock-sha256 want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || { [ -n "${2:-}" ] && [ ! -e "$dir/node_modules/$2" ]; }; then
+    npm --prefix "$dir" ci --no-audit --no-fund
+    mkdir -p "$dir/node_modules"
+    echo "$want" >"$stamp"
+  else
+    echo "$dir: up to date"
+  fi
+}
 step "tests/js: npm ci"
-stamp=tests/js/node_modules/.keyward-lock-sha256
-want=$(sha256sum tests/js/package-lock.json | cut -d' ' -f1)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -e tests/js/node_modules/@keyward/wasm-validator ]; then
-  npm --prefix tests/js ci --no-audit --no-fund
-  echo "$want" >"$stamp"
-else
-  echo "up to date"
-fi
+install tests/js @keyward/wasm-validator
+install tests/js/consumers
 
-step "JS tests: Node, Chromium, workerd (node --test)"
+step "JS tests: Node, Chromium, workerd, the consumer matrix (node --test)"
 cd tests/js
-node --test node.test.mjs chromium.test.mjs workerd.test.mjs
+node --test node.test.mjs prepared.test.mjs chromium.test.mjs workerd.test.mjs consumers.test.mjs

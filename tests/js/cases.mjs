@@ -70,6 +70,9 @@ export function bindingCases(vectors) {
   add("record scope not a string", [key, withField("scopes", ["sims:*", 7]), [], now], {
     error: "INVALID_RECORD",
   });
+  add("record scope with a line break", [key, withField("scopes", ["sims:*", "a\nb"]), [], now], {
+    error: "INVALID_RECORD",
+  });
   add("record a string", [key, JSON.stringify(record), [], now], { error: "INVALID_RECORD" });
   add("record error even for a malformed key", ["x", without("hash"), [], now], { error: "INVALID_RECORD" });
   add("required scope not in the grammar", [key, record, ["Sims:Read"], now], { error: "INVALID_SCOPE" });
@@ -205,35 +208,58 @@ function attempt(f) {
   }
 }
 
-/** Runs every case with `api` ({ keyId, validate }): plain data back. */
+/** `validate(presented, record, ...rest)` through a PreparedRecord of
+ * `record` (null when there is no record to prepare), freed after. */
+function prepared(api, [presented, record, ...rest]) {
+  if (record == null) return null;
+  return attempt(() => {
+    const p = new api.PreparedRecord(record);
+    try {
+      return p.validate(presented, ...rest);
+    } finally {
+      p.free();
+    }
+  });
+}
+
+/** Runs every case with `api` ({ keyId, validate, PreparedRecord }), each
+ * `validate` also through a PreparedRecord: plain data back. */
 export function runAll(api, vectors) {
-  const vectorResults = vectors.map((v) => ({
-    name: v.name,
-    verdict: attempt(() => api.validate(v.presented, v.record, v.required_scopes, v.now, v.source_ip)),
-    keyId: attempt(() => api.keyId(v.presented)),
-  }));
+  const vectorResults = vectors.map((v) => {
+    const args = [v.presented, v.record, v.required_scopes, v.now, v.source_ip];
+    return {
+      name: v.name,
+      verdict: attempt(() => api.validate(...args)),
+      keyId: attempt(() => api.keyId(v.presented)),
+      prepared: prepared(api, args),
+    };
+  });
   const caseResults = bindingCases(vectors).map((c) => ({
     name: c.name,
     verdict: attempt(() => api.validate(...c.args)),
+    prepared: prepared(api, c.args),
   }));
   return { vectors: vectorResults, cases: caseResults };
 }
 
-/** What each result should be: { vectors: [{name, verdict, keyId}], cases: [{name, verdict}] },
- * in the shape `runAll` returns. */
+/** What each result should be: { vectors: [{name, verdict, keyId, prepared}],
+ * cases: [{name, verdict, prepared}] }, in the shape `runAll` returns: a
+ * PreparedRecord gives exactly what `validate` gives. */
 export function expectations(vectors) {
   return {
     vectors: vectors.map((v) => {
       const id = expectedKeyId(v);
+      const verdict = { value: camel(v.expected) };
       return {
         name: v.name,
-        verdict: { value: camel(v.expected) },
+        verdict,
         keyId: "error" in id ? { error: id.error, isError: true } : { value: id.keyId },
+        prepared: v.record == null ? null : verdict,
       };
     }),
-    cases: bindingCases(vectors).map((c) => ({
-      name: c.name,
-      verdict: "error" in c.expect ? { error: c.expect.error, isError: true } : { value: c.expect },
-    })),
+    cases: bindingCases(vectors).map((c) => {
+      const verdict = "error" in c.expect ? { error: c.expect.error, isError: true } : { value: c.expect };
+      return { name: c.name, verdict, prepared: c.args[1] == null ? null : verdict };
+    }),
   };
 }

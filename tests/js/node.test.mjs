@@ -3,7 +3,8 @@
 // `@keyward/wasm-validator` is a `file:` dependency of tests/js, linked to
 // wasm-validator/pkg, so importing it by name goes through the package's
 // `exports` map ("node" condition: the ES module entry); `require()` of the
-// folder itself is the CommonJS entry (wasm-bindgen's nodejs target).
+// folder itself is the CommonJS entry (node.cjs over wasm-bindgen's nodejs
+// target). consumers.test.mjs installs the packed package as users do.
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -23,13 +24,12 @@ test("import '@keyward/wasm-validator' (exports: node, ES module)", async (t) =>
   await checkResults(t, runAll(api, vectors), vectors);
 });
 
-// The nodejs target require()s its JS snippets, which are ES modules.
-const requireEsm = process.features.require_module ?? false;
-
-test("require() of wasm-validator/pkg (CommonJS, wasm-bindgen's nodejs target)", {
-  skip: !requireEsm && "needs require() of ES modules (Node 20.19, 22.12)",
-}, async (t) => {
+test("require() of wasm-validator/pkg (CommonJS, wasm-bindgen's nodejs target)", async (t) => {
   const api = createRequire(import.meta.url)(pkgDir);
+  assert.equal(typeof api.init, "function", "init(), as every entry has");
+  assert.equal(api.default, api.init, "and as `default`, for default imports");
+  assert.equal(api.__esModule, true);
+  await api.init();
   await checkResults(t, runAll(api, vectors), vectors);
 });
 
@@ -40,7 +40,8 @@ test("the package's exports resolve per runtime", async () => {
     assert.ok(condition in dot, `exports["."] has "${condition}"`);
   }
   assert.equal(dot.workerd.default, "./workerd.js");
-  assert.equal(dot.browser.default, "./web/keyward_validator.js");
+  assert.equal(dot.browser.default, "./browser.js");
+  assert.equal(dot.node.require.default, "./node.cjs");
   assert.match(import.meta.resolve("@keyward/wasm-validator"), /\/node\.mjs$/);
 });
 
@@ -86,6 +87,8 @@ test("bench.mjs runs (a few calls; BENCHMARKS.md has the real figures)", async (
   const { stdout } = await run(process.execPath, ["bench.mjs", "--iterations", "200", "--rounds", "1", "--json"]);
   const result = JSON.parse(stdout);
   assert.ok(result.ns_per_call["validate(key, record, [], now)"] > 0);
+  assert.ok(result.ns_per_call['prepared.validate(key, ["sims:read"], now)'] > 0);
+  assert.ok(result.createHash_over_prepared_with_scope > 0);
   assert.ok(result.wasm_bytes <= 64 * 1024, `${result.wasm_bytes} bytes of WebAssembly`);
 });
 

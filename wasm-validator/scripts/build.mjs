@@ -7,8 +7,9 @@
 //   2. wasm-bindgen (the CLI at exactly the version Cargo.lock pins for the
 //      wasm-bindgen crate) for the web, bundler and nodejs targets;
 //   3. wasm-opt (Debian's binaryen) on each .wasm;
-//   4. the Worker and Node ESM entry points, their types, package.json with
-//      conditional exports, README.
+//   4. fix-ups of its JS and types (js-fixups.mjs); the Worker, Node, browser
+//      and bundler entry points, their types, package.json with conditional
+//      exports, README.
 //
 // Needs: cargo with the wasm32-unknown-unknown target, wasm-bindgen and
 // wasm-opt on PATH. tests/wasm.sh installs all three.
@@ -25,6 +26,7 @@ import {
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
+import { commonJsSnippets, standaloneTypes, throwFailures } from "./js-fixups.mjs";
 import { fixTableExports } from "./wasm-fixups.mjs";
 
 const crate = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -139,17 +141,31 @@ for (const target of TARGETS) {
   run("wasm-opt", ["-O3", ...FEATURES, file, "-o", file]);
   fixTableExports(file);
 }
-// The nodejs target is CommonJS (the package root is ESM); the JS snippets
-// it requires are ES modules (require() of an ES module: Node >= 20.19).
-const typeFile = (dir, type) =>
-  writeFileSync(join(dir, "package.json"), JSON.stringify({ type }) + "\n");
-typeFile(join(pkg, "nodejs"), "commonjs");
-typeFile(join(pkg, "nodejs", "snippets"), "module");
+// The nodejs target is CommonJS (the package root is ESM), and so are its
+// JS snippets once made so: require() works in every Node the package
+// supports, not only where it can load ES modules (20.19, 22.12).
+writeFileSync(join(pkg, "nodejs", "package.json"), JSON.stringify({ type: "commonjs" }) + "\n");
+commonJsSnippets(join(pkg, "nodejs", "snippets"));
+// Types that compile without lib "dom"; and no types for the raw .wasm
+// exports (nothing imports them, and they name WebAssembly.* types).
+for (const target of TARGETS) {
+  standaloneTypes(join(pkg, target, `${NAME}.d.ts`), { web: target === "web" });
+  rmSync(join(pkg, target, `${NAME}_bg.wasm.d.ts`), { force: true });
+  // The bundler target keeps its functions in the _bg.js file.
+  throwFailures(join(pkg, target, target === "bundler" ? `${NAME}_bg.js` : `${NAME}.js`));
+}
 
-// 4. Entry points that are ready on import, with the same API everywhere:
-// `keyId`, `validate`, and a default `init()` that resolves at once (the web
-// entry's `init()` fetches and compiles the .wasm; await it before use).
+// 4. Entry points with the same API everywhere: `keyId`, `validate`,
+// `PreparedRecord`, and `init()` (default and named), which resolves at
+// once where the entry instantiates the module on import, and fetches and
+// compiles the .wasm in the browser entry (await it before use).
 const web = `./web/${NAME}.js`;
+const ready = "export default async function init() {}\nexport { init };\n";
+// What the browser entry's errors point to (README, "With esbuild").
+const help =
+  "Pass the .wasm to init() as a URL or bytes; with esbuild, bundle it with " +
+  "--loader:.wasm=binary and call initSync({ module }) with the default import of " +
+  "@keyward/wasm-validator/keyward_validator_bg.wasm (the package README, \"With esbuild\").";
 const files = {
   // Cloudflare Workers (workerd): a .wasm import is a compiled
   // WebAssembly.Module (wrangler's CompiledWasm rule, or a `wasm` module in
@@ -161,8 +177,7 @@ import { initSync } from "${web}";
 initSync({ module });
 
 export * from "${web}";
-export default async function init() {}
-`,
+${ready}`,
   // Node, as an ES module: any Node version with ESM and WebAssembly.
   "node.mjs": `// Node ES module entry: reads and instantiates the .wasm on import.
 import { readFileSync } from "node:fs";
@@ -171,25 +186,73 @@ import { initSync } from "${web}";
 initSync({ module: readFileSync(new URL("./web/${NAME}_bg.wasm", import.meta.url)) });
 
 export * from "${web}";
-export default async function init() {}
+${ready}`,
+  // Node, CommonJS: wasm-bindgen's nodejs target, which instantiates the
+  // module on require(), plus init() (named and as \`default\`, with
+  // __esModule so that TypeScript's and bundlers' default imports find it).
+  "node.cjs": `"use strict";
+// Node CommonJS entry: reads and instantiates the .wasm on require().
+const api = require("./nodejs/${NAME}.js");
+
+async function init() {}
+module.exports = { ...api, init, default: init };
+Object.defineProperty(module.exports, "__esModule", { value: true });
+`,
+  // Browsers: wasm-bindgen's web target, whose init() fetches the .wasm
+  // from next to the module (new URL(..., import.meta.url), which webpack
+  // and Vite follow). A bundle that has no import.meta.url (esbuild's IIFE
+  // or CommonJS output) or left the .wasm behind (esbuild's ESM output) got
+  // "Invalid URL" or a failed fetch; this says what to do instead.
+  "browser.js": `// Browser entry: await init() (it fetches and compiles the .wasm) before use.
+import initModule from "${web}";
+
+export * from "${web}";
+const HELP = ${JSON.stringify(help)};
+
+export default async function init(input) {
+  if (input === undefined && typeof import.meta.url !== "string") {
+    throw new Error(
+      "@keyward/wasm-validator: init() cannot locate keyward_validator_bg.wasm: " +
+        "this bundle has no import.meta.url. " + HELP,
+    );
+  }
+  try {
+    return await initModule(input);
+  } catch (error) {
+    if (input === undefined && /^failed to fetch Wasm/.test(error?.message)) {
+      throw new Error(\`@keyward/wasm-validator: \${error.message}. \${HELP}\`, { cause: error });
+    }
+    throw error;
+  }
+}
+export { init };
 `,
   // Bundlers with WebAssembly ES module integration (webpack 5
   // asyncWebAssembly, vite-plugin-wasm, Deno 2).
   "bundler.js": `// Bundler entry: the .wasm is an ES module import.
 export * from "./bundler/${NAME}.js";
-export default async function init() {}
+${ready}`,
+};
+const readyTypes = (from, module) => `export * from "${from}";
+/** Resolves at once: this entry instantiates the module on ${module ? "import" : "require()"}. */
+export declare function init(): Promise<void>;
+export default init;
+`;
+const types = {
+  "workerd.d.ts": readyTypes(web, true),
+  // TypeScript pairs .mjs with .d.mts, .cjs with .d.cts.
+  "node.d.mts": readyTypes(web, true),
+  "node.d.cts": readyTypes(`./nodejs/${NAME}.js`, false),
+  "bundler.d.ts": readyTypes(`./bundler/${NAME}.js`, true),
+  "browser.d.ts": `export * from "${web}";
+import init from "${web}";
+export default init;
+export { init };
 `,
 };
-const readyTypes = `export * from "${web}";
-/** Resolves at once: this entry instantiates the module on import. */
-export default function init(): Promise<void>;
-`;
-for (const [file, text] of Object.entries(files)) {
+for (const [file, text] of Object.entries({ ...files, ...types })) {
   writeFileSync(join(pkg, file), text);
-  writeFileSync(join(pkg, file.replace(/\.m?js$/, ".d.ts")), readyTypes);
 }
-// node.d.ts for node.mjs: TypeScript pairs .mjs with .d.mts.
-cpSync(join(pkg, "node.d.ts"), join(pkg, "node.d.mts"));
 
 const cargoVersion = readFileSync(join(root, "Cargo.toml"), "utf8").match(
   /\[workspace\.package\][^[]*?version = "([^"]+)"/,
@@ -201,52 +264,44 @@ const manifest = {
     "Checks a keyward API key against its record locally, with the verdicts of POST /verify: Cloudflare Workers, browsers and Node.",
   license: "Apache-2.0",
   type: "module",
-  sideEffects: ["./workerd.js", "./node.mjs", "./bundler.js", "./bundler/*", "./nodejs/*"],
-  // node.mjs needs ES modules and WebAssembly (18); require() of the
-  // nodejs entry needs require() of ES modules (20.19, 22.12).
+  sideEffects: ["./workerd.js", "./node.mjs", "./node.cjs", "./bundler.js", "./bundler/*", "./nodejs/*"],
+  // Both Node entries need only WebAssembly SIMD (16.4) and the globals
+  // of Node 18; tests/js/consumers.test.mjs runs both in Node 18.
   engines: { node: ">=18" },
   exports: {
     ".": {
       workerd: { types: "./workerd.d.ts", default: "./workerd.js" },
-      browser: { types: `./web/${NAME}.d.ts`, default: web },
+      browser: { types: "./browser.d.ts", default: "./browser.js" },
       node: {
-        require: {
-          types: `./nodejs/${NAME}.d.ts`,
-          default: `./nodejs/${NAME}.js`,
-        },
+        require: { types: "./node.d.cts", default: "./node.cjs" },
         default: { types: "./node.d.mts", default: "./node.mjs" },
       },
       import: { types: "./bundler.d.ts", default: "./bundler.js" },
-      types: `./web/${NAME}.d.ts`,
-      default: web,
+      types: "./browser.d.ts",
+      default: "./browser.js",
     },
-    "./web": { types: `./web/${NAME}.d.ts`, default: web },
+    "./web": { types: "./browser.d.ts", default: "./browser.js" },
     "./workerd": { types: "./workerd.d.ts", default: "./workerd.js" },
-    "./node": { types: "./node.d.mts", default: "./node.mjs" },
-    "./bundler": { types: "./bundler.d.ts", default: "./bundler.js" },
-    "./nodejs": {
-      types: `./nodejs/${NAME}.d.ts`,
-      default: `./nodejs/${NAME}.js`,
+    "./node": {
+      require: { types: "./node.d.cts", default: "./node.cjs" },
+      default: { types: "./node.d.mts", default: "./node.mjs" },
     },
+    "./bundler": { types: "./bundler.d.ts", default: "./bundler.js" },
+    "./nodejs": { types: "./node.d.cts", default: "./node.cjs" },
     "./keyward_validator_bg.wasm": `./web/${NAME}_bg.wasm`,
     "./package.json": "./package.json",
   },
   // For tools that predate `exports` (and `require()` of this folder).
-  main: `./nodejs/${NAME}.js`,
+  main: "./node.cjs",
   module: "./bundler.js",
-  browser: web,
-  types: `./web/${NAME}.d.ts`,
+  browser: "./browser.js",
+  types: "./browser.d.ts",
   files: [
     "web/",
     "bundler/",
     "nodejs/",
-    "workerd.js",
-    "workerd.d.ts",
-    "node.mjs",
-    "node.d.ts",
-    "node.d.mts",
-    "bundler.js",
-    "bundler.d.ts",
+    ...Object.keys(files),
+    ...Object.keys(types),
     "README.md",
   ],
   keywords: ["api-key", "keyward", "webassembly", "cloudflare-workers"],

@@ -1,7 +1,7 @@
 // Type-checked (never run) against each entry's .d.ts by node.test.mjs:
 // the package's TypeScript types describe the API the tests exercise.
-import init, { keyId, validate } from "@keyward/wasm-validator";
-import type { KeyRecord, KeywardError, Verdict, VerdictCode } from "@keyward/wasm-validator";
+import init, { keyId, PreparedRecord, validate } from "@keyward/wasm-validator";
+import type { KeyRecord, KeywardError, ValidVerdict, Verdict, VerdictCode } from "@keyward/wasm-validator";
 
 await init();
 
@@ -28,6 +28,29 @@ const scopes: string[] | undefined = verdict.scopes;
 validate(null, null);
 validate(undefined, undefined, undefined);
 
+// `valid` narrows: a valid verdict has every field.
+if (verdict.valid) {
+  const accepted: ValidVerdict = verdict;
+  const account: string = verdict.account;
+  const expiresAt: number = verdict.expiresAt;
+  void [accepted, account, expiresAt];
+} else if (verdict.code === "NOT_FOUND") {
+  const id: string = verdict.keyId;
+  void id;
+} else if (verdict.code !== "MALFORMED") {
+  const granted: string[] = verdict.scopes;
+  void granted;
+}
+// @ts-expect-error: without narrowing, the account may be missing
+const unnarrowed: string = verdict.account;
+
+const prepared = new PreparedRecord(record);
+const fast: Verdict = prepared.validate(`Bearer ${id}`, ["sims:read"], Date.now() / 1000, "192.0.2.7");
+prepared.validate(null);
+prepared.free();
+// @ts-expect-error: a PreparedRecord needs a record
+new PreparedRecord(null);
+
 try {
   keyId("nope");
 } catch (e) {
@@ -46,4 +69,4 @@ validate("k", record, [], undefined, 167772161);
 // @ts-expect-error: allowed_ips are strings
 const badIps: KeyRecord = { ...record, allowed_ips: [167772161] };
 
-export { valid, scopes, wrong, notACode, central, limited, badIps };
+export { valid, scopes, wrong, notACode, central, limited, badIps, unnarrowed, fast };

@@ -55,15 +55,61 @@ impl Scratch {
 /// buffer itself: the granted scopes as a list, the parsed addresses.
 #[derive(Default)]
 pub(super) struct Parts<'a> {
-    scopes: Vec<&'a str>,
+    scopes: Strs<'a>,
     allowed_ips: AllowedIps,
+}
+
+/// A list of strings, on the stack when there are at most 8 (nearly every
+/// list of scopes): collecting the scopes into a `Vec` was an allocation
+/// and a free per list on every call.
+pub(super) enum Strs<'a> {
+    Inline([&'a str; 8], usize),
+    Heap(Vec<&'a str>),
+}
+
+impl Default for Strs<'_> {
+    fn default() -> Self {
+        Strs::Inline([""; 8], 0)
+    }
+}
+
+impl<'a> FromIterator<&'a str> for Strs<'a> {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(items: I) -> Self {
+        let mut out = Strs::default();
+        for item in items {
+            match &mut out {
+                Strs::Inline(array, len) if *len < array.len() => {
+                    array[*len] = item;
+                    *len += 1;
+                }
+                Strs::Inline(array, _) => {
+                    let mut heap = array.to_vec();
+                    heap.push(item);
+                    out = Strs::Heap(heap);
+                }
+                Strs::Heap(heap) => heap.push(item),
+            }
+        }
+        out
+    }
+}
+
+impl<'a> core::ops::Deref for Strs<'a> {
+    type Target = [&'a str];
+
+    fn deref(&self) -> &[&'a str] {
+        match self {
+            Strs::Inline(array, len) => &array[..*len],
+            Strs::Heap(heap) => heap,
+        }
+    }
 }
 
 /// What `marshal` wrote, read back: borrowed from the scratch buffer and
 /// from [`Parts`].
 pub(super) struct Inputs<'a, 'p> {
     pub(super) presented: &'a str,
-    pub(super) required: Vec<&'a str>,
+    pub(super) required: Strs<'a>,
     pub(super) source_ip: Option<IpAddr>,
     pub(super) record: Option<DecisionFields<'p, &'a str>>,
 }
@@ -71,6 +117,16 @@ pub(super) struct Inputs<'a, 'p> {
 /// The "\n"-separated lines of a text (a byte search: cheaper than a `str`
 /// pattern search on lines this short).
 struct Lines<'a>(Option<&'a str>);
+
+impl<'a> Lines<'a> {
+    fn line(&mut self) -> Result<&'a str, JsValue> {
+        self.next().ok_or_else(garbled)
+    }
+
+    fn take_n(&mut self, count: i32) -> Result<Strs<'a>, JsValue> {
+        (0..count).map(|_| self.line()).collect()
+    }
+}
 
 impl<'a> Iterator for Lines<'a> {
     type Item = &'a str;
@@ -93,28 +149,27 @@ pub(super) fn read_inputs<'a, 'p>(
 ) -> Result<Inputs<'a, 'p>, JsValue> {
     let presented = scratch.text(0, scratch.int(0))?;
     let mut lines = Lines(Some(scratch.text(scratch.key_cap, scratch.int(6))?));
-    let mut next = || lines.next().ok_or_else(garbled);
     let ids = if scratch.int(1) != 0 {
-        Some((next()?, next()?))
+        Some((lines.line()?, lines.line()?))
     } else {
         None
     };
-    // Only a record that restricts addresses gets the source address.
-    let source_ip = if scratch.int(7) != 0 {
-        parse_source_ip(next()?)
-    } else {
-        None
-    };
-    let mut take =
-        |count: i32| -> Result<Vec<&str>, JsValue> { (0..count).map(|_| next()).collect() };
     let required_count = scratch.int(4);
     if required_count as usize > MAX_SCOPES {
         return Err(bad_scopes());
     }
-    let required = take(required_count)?;
+    let required = lines.take_n(required_count)?;
     if !required.iter().all(|s| is_valid_scope(s)) {
         return Err(bad_scopes());
     }
+    // The record's scopes (0 of them without a record).
+    let scopes = lines.take_n(scratch.int(5))?;
+    // Only a record that restricts addresses gets the source address.
+    let source_ip = if scratch.int(7) != 0 {
+        parse_source_ip(lines.line()?)
+    } else {
+        None
+    };
     let Some((key_id, hash)) = ids else {
         return Ok(Inputs {
             presented,
@@ -123,8 +178,8 @@ pub(super) fn read_inputs<'a, 'p>(
             record: None,
         });
     };
-    parts.scopes = take(scratch.int(5))?;
-    parts.allowed_ips = AllowedIps::parse(take(scratch.int(2))?)
+    parts.scopes = scopes;
+    parts.allowed_ips = AllowedIps::parse(lines.take_n(scratch.int(2))?.iter())
         .map_err(|e| error("INVALID_RECORD", &["the record's ", &e.message()].concat()))?;
     let parts: &'p Parts<'a> = parts;
     let statuses = scratch.int(3);
