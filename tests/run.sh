@@ -67,9 +67,15 @@ cargo build -p wasm-validator --target wasm32-unknown-unknown --locked
 step "every test (with moto_server on a free loopback port)"
 tests/with-moto.sh cargo test --workspace --locked --lib --test '*' --benches
 
+step "keyward-sdk's doc tests: the examples in its documentation compile and run"
+cargo test --locked -p keyward-sdk --doc
+
 step "the HTTP end-to-end and CLI suites again, every server on serve --store dynamodb (moto): the container path"
-# The same binaries, no rebuild: functions/tests/support/local_server.rs
-# gives each server a fresh table made by `keyward dynamodb create-table`.
+# The same binaries, no rebuild (--workspace as above: with -p keyward,
+# cargo would resolve features without keyward-sdk's moka, whose uuid
+# feature the AWS SDK crates share, and compile those again).
+# functions/tests/support/local_server.rs gives each server a fresh table
+# made by `keyward dynamodb create-table`.
 # Left to the SQLite run, with the reason (docs/ARCHITECTURE.md, "Local server"):
 # bursts of concurrent writes and the long authorization matrix, which
 # moto (one request at a time, slower as a table grows) cannot serve
@@ -77,7 +83,7 @@ step "the HTTP end-to-end and CLI suites again, every server on serve --store dy
 # store conformance and metering suites check on moto; SQLite's own crash
 # durability; and webhook delivery, which on DynamoDB is deliver-events'
 # (tests lambda_functions).
-KEYWARD_TEST_SERVE_STORE=dynamodb tests/with-moto.sh cargo test --locked -p keyward --test http_e2e --test cli -- \
+KEYWARD_TEST_SERVE_STORE=dynamodb tests/with-moto.sh cargo test --workspace --locked --test http_e2e --test cli -- \
   --skip authorization_matrix --skip durability:: --skip limits::limits_hold_under_thirty_parallel_creates \
   --skip offboarding::offboarding_while_the_user_is_creating_leaves_nothing_working \
   --skip webhooks::webhooks_deliveries_lists_what_was_sent
