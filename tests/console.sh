@@ -26,9 +26,11 @@ node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)
   fail "tests/js/node_modules has no playwright-core: run npm --prefix tests/js ci (tests/wasm.sh does)"
 
 # cargo decides whether anything changed; after run.sh's cargo test this is
-# a no-op.
-step "the keyward binary: cargo build -p keyward --bin keyward"
-cargo build -p keyward --bin keyward --locked
+# a no-op. Not `-p keyward`: the workspace's features (keyward-sdk's
+# included) are those that build used, and others would compile the AWS
+# SDK crates again.
+step "the keyward binary: cargo build --bin keyward"
+cargo build --bin keyward --locked
 
 step "console tests in Chromium (node --test)"
 mkdir -p target/console-screenshots
