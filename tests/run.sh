@@ -100,6 +100,9 @@ bash tests/openapi_clients.sh
 step "the WebAssembly package: build it, then the same verdict vectors in Node, Chromium and workerd"
 bash tests/wasm.sh
 
+step "the TypeScript SDK: packed, then its client, Hono (Node, workerd) and Express middleware against a live keyward"
+bash tests/sdk_typescript.sh
+
 step "the console in Chromium"
 bash tests/console.sh
 
