@@ -21,19 +21,14 @@ done
 [ -x "$bin" ] || cargo build --release --locked --bin keyward >&2
 command -v curl >/dev/null || { echo "benches/cli.sh needs curl" >&2; exit 2; }
 
+. tests/lib/start-keyward.sh
 work="$(mktemp -d)"
-server=""
-cleanup() {
-  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'stop_started; rm -rf "$work"' EXIT
 
 export KEYWARD_JWT_SECRET="cli-bench-secret-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 export KEYWARD_LOG=warn
-. tests/lib/start-keyward.sh
 start_keyward "$bin" "$work" serve
-server=$server_pid base=http://$addr
+base=http://$addr
 
 export KEYWARD_API="$base"
 KEYWARD_TOKEN="$("$bin" token --sub bench --account bench --all)"

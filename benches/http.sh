@@ -61,15 +61,9 @@ if [ "$build" = 1 ]; then
   cargo build --release --locked --bin keyward >&2
 fi
 
+. tests/lib/start-keyward.sh
 work="$(mktemp -d)"
-server=""
-cleanup() {
-  for pid in "$server" "${counted:-}" "${proxy:-}"; do
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'stop_started; rm -rf "$work"' EXIT
 
 export KEYWARD_JWT_SECRET="http-bench-secret-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 if [ -n "$log" ]; then export KEYWARD_LOG="$log"; fi
@@ -89,7 +83,6 @@ case "$store" in
   *) echo "--store: sqlite or dynamodb" >&2; exit 2 ;;
 esac
 
-. tests/lib/start-keyward.sh
 start_keyward "$bin" "$work" serve "${store_args[@]}"
 server=$server_pid base=http://$addr
 
@@ -239,11 +232,11 @@ print(server.server_address[1], flush=True)
 server.serve_forever()
 EOF
   python3 "$work/proxy.py" "$KEYWARD_TEST_DYNAMODB_ENDPOINT" >"$work/proxy.port" &
-  proxy=$!
+  started_pids+=("$!")
   for _ in $(seq 50); do [ -s "$work/proxy.port" ] && break; sleep 0.1; done
   proxied="http://127.0.0.1:$(cat "$work/proxy.port")"
   AWS_ENDPOINT_URL="$proxied" start_keyward "$bin" "$work" counted "${store_args[@]}"
-  counted=$server_pid counted_base=http://$addr
+  counted_base=http://$addr
   sleep 1.5
   curl -sf "$proxied/" >/dev/null # start-up's calls (DescribeTable) are not counted
   n=100

@@ -38,16 +38,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 
+. tests/lib/start-keyward.sh
 work=$(mktemp -d)
-server_pid=
-cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'stop_started; rm -rf "$work"' EXIT
 
 step "redocly lint: no error, no warning"
 # No telemetry and no update check: neither is part of the result, and
@@ -83,7 +76,6 @@ cat "$work/generate.out"
 step "the generated Python client against a live keyward serve"
 KEYWARD_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 export KEYWARD_JWT_SECRET KEYWARD_LOG=${KEYWARD_LOG:-warn}
-. tests/lib/start-keyward.sh
 start_keyward "$keyward" "$work" server
 token=$("$keyward" token --data "$work/data" --sub openapi-clients --account openapi-clients \
   --all --permissions 'sims:read' --mfa --ttl 10m)

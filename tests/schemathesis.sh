@@ -21,16 +21,9 @@ for tool in "$keyward" "$schemathesis"; do
   [ -x "$tool" ] || { echo "schemathesis.sh: $tool is missing" >&2; exit 1; }
 done
 
+. tests/lib/start-keyward.sh
 work=$(mktemp -d)
-server_pid=
-cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'stop_started; rm -rf "$work"' EXIT
 
 # A fresh secret and store for every run, so earlier runs leave nothing.
 KEYWARD_JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
@@ -66,7 +59,6 @@ PY
 )
 export KEYWARD_GITHUB_SCANNING_KEYS
 
-. tests/lib/start-keyward.sh
 start_keyward "$keyward" "$work" server
 base=http://$addr
 

@@ -8,7 +8,21 @@
 #   "keyward listening on" line. Sets server_pid and addr (host:port); on
 #   failure prints the server's stderr and returns 1. Variables given
 #   before the call (AWS_ENDPOINT_URL=... start_keyward ...) reach the
-#   server.
+#   server. Its pid joins started_pids.
+#
+# stop_started
+#   Ends and reaps every process in started_pids (a script adds its own
+#   helpers there too): for the script's EXIT trap.
+started_pids=()
+
+stop_started() {
+  local pid
+  for pid in "${started_pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+}
+
 start_keyward() {
   local bin=$1 dir=$2 name=$3
   shift 3
@@ -17,6 +31,7 @@ start_keyward() {
   : >"$dir/$name.err"
   "$bin" serve --addr 127.0.0.1:0 --data "$dir/data" "$@" >>"$dir/$name.out" 2>>"$dir/$name.err" &
   server_pid=$!
+  started_pids+=("$server_pid")
   addr=
   for _ in $(seq 1 100); do
     addr=$(sed -n 's|^keyward listening on http://||p' "$dir/$name.out")
