@@ -6,18 +6,8 @@ use crate::local_server;
 use crate::moto;
 use serde_json::json;
 
-const SEALING_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
-
 fn dynamodb_env(table: &str) -> Vec<(String, String)> {
-    vec![
-        ("KEYWARD_STORE".into(), "dynamodb".into()),
-        ("KEYWARD_TABLE".into(), table.into()),
-        ("AWS_ENDPOINT_URL".into(), moto::endpoint()),
-        ("AWS_ACCESS_KEY_ID".into(), "test".into()),
-        ("AWS_SECRET_ACCESS_KEY".into(), "test".into()),
-        ("AWS_REGION".into(), moto::REGION.into()),
-        ("KEYWARD_WEBHOOK_SEALING_KEY".into(), SEALING_KEY.into()),
-    ]
+    local_server::dynamodb_env(&moto::endpoint(), table)
 }
 
 #[tokio::test]

@@ -107,6 +107,23 @@ pub fn on_dynamodb() -> bool {
 /// dynamodb` makes none).
 const SEALING_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
+/// The variables that point `keyward` at `table` on the DynamoDB-compatible
+/// server at `endpoint`, with the sealing key the servers of a table share.
+pub fn dynamodb_env(endpoint: &str, table: &str) -> Vec<(String, String)> {
+    [
+        ("KEYWARD_STORE", "dynamodb"),
+        ("KEYWARD_TABLE", table),
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("KEYWARD_WEBHOOK_SEALING_KEY", SEALING_KEY),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
 /// On DynamoDB: a fresh table, made by `keyward dynamodb create-table` as a
 /// user would, and the variables that point a server at it.
 fn store_env(dir: &Path) -> Vec<(String, String)> {
@@ -123,18 +140,7 @@ fn store_env(dir: &Path) -> Vec<(String, String)> {
         now(),
         NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
     );
-    let env: Vec<(String, String)> = [
-        ("KEYWARD_STORE", "dynamodb"),
-        ("KEYWARD_TABLE", &table),
-        ("AWS_ENDPOINT_URL", &endpoint),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_REGION", "us-east-1"),
-        ("KEYWARD_WEBHOOK_SEALING_KEY", SEALING_KEY),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
+    let env = dynamodb_env(&endpoint, &table);
     let made = command(dir, &env)
         .env("KEYWARD_LOG", "warn")
         .args(["dynamodb", "create-table"])
