@@ -9,7 +9,6 @@
 // KEYWARD_WORKERD_LOG=1 prints workerd's output at the end.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -18,6 +17,7 @@ import { after, before, test } from "node:test";
 import { keyId } from "@keyward/wasm-validator";
 import { camel } from "./cases.mjs";
 import { loadVectors, pkgDir, root } from "./support.mjs";
+import { spawnWorkerd, workerdBinary } from "./workerd-process.mjs";
 
 const TOKEN = "records-read-token";
 const vectors = loadVectors();
@@ -63,15 +63,11 @@ let keyward;
 // The stub origin: echoes what reached it.
 let origin;
 let workerd;
-let workerdLog = "";
 const ports = {};
 let dir;
 
 async function startWorkerd() {
-  // The workerd package's main export is the path of its binary (CommonJS
-  // with __esModule: the path is `default.default` seen from ESM).
-  const workerdModule = await import("workerd");
-  const binary = workerdModule.default?.default ?? workerdModule.default;
+  const binary = workerdBinary(await import("workerd"));
   dir = mkdtempSync(join(tmpdir(), "keyward-workerd-"));
   const rel = (path) => JSON.stringify(relative(dir, path));
   const web = join(pkgDir, "web");
@@ -122,28 +118,8 @@ const edgeCached :Workerd.Worker = ${worker(1)};
 `;
   const file = join(dir, "config.capnp");
   writeFileSync(file, config);
-  // --control-fd reports the ports it listens on (it binds port 0).
-  workerd = spawn(binary, ["serve", file, "--control-fd=3"], {
-    stdio: ["ignore", "pipe", "pipe", "pipe"],
-  });
-  workerd.stdout.on("data", (d) => (workerdLog += d));
-  workerd.stderr.on("data", (d) => (workerdLog += d));
-  await new Promise((resolve, reject) => {
-    let control = "";
-    const timer = setTimeout(() => reject(new Error(`workerd did not listen:\n${workerdLog}`)), 30_000);
-    workerd.on("exit", (code) => reject(new Error(`workerd exited with ${code}:\n${workerdLog}`)));
-    workerd.stdio[3].on("data", (d) => {
-      control += d;
-      for (const line of control.split("\n").filter(Boolean)) {
-        const event = JSON.parse(line);
-        if (event.event === "listen") ports[event.socket] = event.port;
-      }
-      if (ports.edge && ports["edge-cached"]) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
+  workerd = await spawnWorkerd(binary, file, ["edge", "edge-cached"]);
+  Object.assign(ports, workerd.ports);
 }
 
 before(async () => {
@@ -180,12 +156,8 @@ before(async () => {
 });
 
 after(async () => {
-  if (process.env.KEYWARD_WORKERD_LOG) console.log(workerdLog);
-  if (workerd && workerd.exitCode === null) {
-    const exited = new Promise((resolve) => workerd.once("exit", resolve));
-    workerd.kill("SIGTERM");
-    await exited;
-  }
+  if (process.env.KEYWARD_WORKERD_LOG) console.log(workerd?.log());
+  await workerd?.stop();
   keyward?.close();
   origin?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });

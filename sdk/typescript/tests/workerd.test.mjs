@@ -9,18 +9,17 @@
 // KEYWARD_WORKERD_LOG=1 prints workerd's output at the end.
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { build } from "esbuild";
 import { ROUTES, assertRefusal, makeFixtures, runMatrix } from "./matrix.mjs";
+import { spawnWorkerd, workerdBinary } from "../../../tests/js/workerd-process.mjs";
 import { answer, deadUrl, fetchWithin, here, startKeyward, vector } from "./support.mjs";
 
 let keyward;
 let workerd;
-let workerdLog = "";
 let port;
 let dir;
 const fixtures = {};
@@ -50,8 +49,7 @@ async function bundle() {
 }
 
 async function startWorkerd(bindings) {
-  const workerdModule = await import("workerd");
-  const binary = workerdModule.default?.default ?? workerdModule.default;
+  const binary = workerdBinary(await import("workerd"));
   // capnp embeds files by paths relative to the config: the .wasm goes next to it.
   copyFileSync(
     join(here, "node_modules/@keyward/wasm-validator/web/keyward_validator_bg.wasm"),
@@ -79,26 +77,8 @@ const app :Workerd.Worker = (
 );
 `;
   writeFileSync(join(dir, "config.capnp"), config);
-  workerd = spawn(binary, ["serve", join(dir, "config.capnp"), "--control-fd=3"], {
-    stdio: ["ignore", "pipe", "pipe", "pipe"],
-  });
-  workerd.stdout.on("data", (d) => (workerdLog += d));
-  workerd.stderr.on("data", (d) => (workerdLog += d));
-  port = await new Promise((resolve, reject) => {
-    let control = "";
-    const timer = setTimeout(() => reject(new Error(`workerd did not listen:\n${workerdLog}`)), 30_000);
-    workerd.on("exit", (code) => reject(new Error(`workerd exited with ${code}:\n${workerdLog}`)));
-    workerd.stdio[3].on("data", (d) => {
-      control += d;
-      for (const line of control.split("\n").filter(Boolean)) {
-        const event = JSON.parse(line);
-        if (event.event === "listen" && event.socket === "app") {
-          clearTimeout(timer);
-          resolve(event.port);
-        }
-      }
-    });
-  });
+  workerd = await spawnWorkerd(binary, join(dir, "config.capnp"), ["app"]);
+  port = workerd.ports.app;
 }
 
 before(async () => {
@@ -114,12 +94,8 @@ before(async () => {
 });
 
 after(async () => {
-  if (process.env.KEYWARD_WORKERD_LOG) console.log(workerdLog);
-  if (workerd && workerd.exitCode === null) {
-    const exited = new Promise((resolve) => workerd.once("exit", resolve));
-    workerd.kill("SIGTERM");
-    await exited;
-  }
+  if (process.env.KEYWARD_WORKERD_LOG) console.log(workerd?.log());
+  await workerd?.stop();
   await keyward?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
